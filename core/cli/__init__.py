@@ -1,0 +1,50 @@
+"""The command-line front: one module per subcommand, each with add_arguments(parser) and run(args)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> module in this package; each module owns its own flags and is imported only when used,
+# so `python -m core setup` does not pay for torch or mediapipe.
+COMMANDS = {
+    "setup": ("setup", "convert the ICT-FaceKit source into the face-model cache"),
+    "synth": ("synth", "render a synthetic clip with ground truth"),
+    "capture": ("capture", "track a face in a video into a Capture (.npz)"),
+    "model": ("model", "build a PersonalModel from a video and its Capture"),
+    "convert": ("convert", "convert captures to and from Live Link Face CSV"),
+    "demo": ("demo", "the main job on the embedded default: synthetic clip -> capture -> .blend"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Likeness: face capture from video")
+    sub = parser.add_subparsers(dest="command", required=True)
+    argv = sys.argv[1:] if argv is None else argv
+    wanted = argv[0] if argv and argv[0] in COMMANDS else None
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        if name == wanted:
+            try:
+                mod = importlib.import_module(f".{module}", __name__)
+            except ModuleNotFoundError as e:
+                if e.name and e.name.endswith(f"cli.{module}"):
+                    print(f"likeness: `{name}` is not available in this build", file=sys.stderr)
+                    return 2
+                raise
+            mod.add_arguments(p)
+            p.set_defaults(_run=mod.run)
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("likeness: cancelled", file=sys.stderr)
+        return 130
+    except UserError as e:
+        print(f"likeness: {e}", file=sys.stderr)
+        return 1
+
+
+class UserError(Exception):
+    """An error whose message is for the user (bad input, missing set-up); the CLI prints it, no traceback."""

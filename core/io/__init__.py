@@ -1,0 +1,1 @@
+"""Files other tools read: Capture and PersonalModel files, Live Link Face CSV."""

@@ -39,16 +39,27 @@ def ict_name_to_arkit(name: str) -> str:
 
 
 def arkit_name_to_ict(name: str) -> tuple[str, ...]:
-    """eyeBlinkLeft -> (eyeBlink_L,); browInnerUp -> both halves; tongueOut -> ()."""
-    if name in SPLIT:
-        return SPLIT[name]
-    if name in MISSING_IN_ICT:
-        return ()
-    if name.endswith("Left"):
-        return (name[:-4] + "_L",)
-    if name.endswith("Right"):
-        return (name[:-5] + "_R",)
-    return (name,)
+    """eyeBlinkLeft -> (eyeBlink_L,); browInnerUp -> both halves; tongueOut -> (); jawLeft stays jawLeft."""
+    return _ARKIT_TO_ICT.get(name, ())
+
+
+# The 53 ICT expression names (vertex_indices.json order); the inverse table is built from them so that
+# names such as jawLeft or mouthRight, which end in Left/Right without being a side, stay whole.
+ICT_NAMES: tuple[str, ...] = (
+    "browDown_L", "browDown_R", "browInnerUp_L", "browInnerUp_R", "browOuterUp_L", "browOuterUp_R",
+    "cheekPuff_L", "cheekPuff_R", "cheekSquint_L", "cheekSquint_R", "eyeBlink_L", "eyeBlink_R",
+    "eyeLookDown_L", "eyeLookDown_R", "eyeLookIn_L", "eyeLookIn_R", "eyeLookOut_L", "eyeLookOut_R",
+    "eyeLookUp_L", "eyeLookUp_R", "eyeSquint_L", "eyeSquint_R", "eyeWide_L", "eyeWide_R",
+    "jawForward", "jawLeft", "jawOpen", "jawRight", "mouthClose", "mouthDimple_L", "mouthDimple_R",
+    "mouthFrown_L", "mouthFrown_R", "mouthFunnel", "mouthLeft", "mouthLowerDown_L", "mouthLowerDown_R",
+    "mouthPress_L", "mouthPress_R", "mouthPucker", "mouthRight", "mouthRollLower", "mouthRollUpper",
+    "mouthShrugLower", "mouthShrugUpper", "mouthSmile_L", "mouthSmile_R", "mouthStretch_L", "mouthStretch_R",
+    "mouthUpperUp_L", "mouthUpperUp_R", "noseSneer_L", "noseSneer_R",
+)
+_ARKIT_TO_ICT: dict[str, tuple[str, ...]] = {}
+for _ict in ICT_NAMES:
+    _ARKIT_TO_ICT.setdefault(ict_name_to_arkit(_ict), ())
+    _ARKIT_TO_ICT[ict_name_to_arkit(_ict)] += (_ict,)
 
 
 def ict_to_arkit_matrix(ict_names: tuple[str, ...] | list[str]) -> np.ndarray:

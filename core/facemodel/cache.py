@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from .model import FaceModel
+from .source import ENV_VAR as ENV_SOURCE
 from .source import FaceModelSourceError, read_source, resolve_source, source_checksum
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 ENV_CACHE = "LIKENESS_CACHE_DIR"
 
 
@@ -31,7 +32,10 @@ def default_cache_dir() -> Path:
 
 
 def triangulate(polygon_vertices, polygon_uvs, polygon_sizes):
-    """Fan-split quads (0,1,2)+(0,2,3); returns (triangles (T,3), triangle uvs (T,3), source polygon (T,))."""
+    """Fan-split quads (0,1,2)+(0,2,3).
+
+    Returns (triangles (T,3) vertex ids, triangle uvs (T,3) uv ids, source polygon (T,), corners (T,3) loop ids).
+    """
     starts = np.concatenate([[0], np.cumsum(polygon_sizes)[:-1]])
     tris, polys = [], []
     for k in (1, 2):  # second fan triangle only for quads
@@ -44,7 +48,7 @@ def triangulate(polygon_vertices, polygon_uvs, polygon_sizes):
     order = np.argsort(polygon, kind="stable")
     corners, polygon = corners[order], polygon[order]
     return (polygon_vertices[corners].astype(np.int32), polygon_uvs[corners].astype(np.int32),
-            polygon.astype(np.int32))
+            polygon.astype(np.int32), corners.astype(np.int32))
 
 
 def build_cache(
@@ -54,17 +58,24 @@ def build_cache(
 ) -> Path:
     """Convert the source (explicit, $LIKENESS_ICT_SOURCE or downloaded) once; returns the cache folder."""
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    if source is None and not os.environ.get(ENV_SOURCE):
+        try:  # nothing named: keep the cache already set up rather than download again
+            folder = current_cache_folder(cache_dir)
+            if _is_current(folder):
+                return folder
+        except FaceModelSourceError:
+            pass
     path = resolve_source(source, cache_dir / "downloads")
     sha = source_checksum(path)
     folder = cache_dir / f"ict-{sha[:16]}"
-    if not (folder / "meta.json").exists():
+    if not _is_current(folder):
         arrays = read_source(path, progress)
         tmp = cache_dir / f".tmp-{sha[:16]}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        tris, tri_uvs, tri_poly = triangulate(arrays["polygon_vertices"], arrays["polygon_uvs"],
-                                              arrays["polygon_sizes"])
-        arrays.update(triangles=tris, triangle_uvs=tri_uvs, triangle_polygon=tri_poly)
+        tris, tri_uvs, tri_poly, tri_corners = triangulate(arrays["polygon_vertices"], arrays["polygon_uvs"],
+                                                           arrays["polygon_sizes"])
+        arrays.update(triangles=tris, triangle_uvs=tri_uvs, triangle_polygon=tri_poly, triangle_corners=tri_corners)
         regions = arrays.pop("regions")
         for name, value in arrays.items():
             np.save(tmp / f"{name}.npy", value)
@@ -77,6 +88,13 @@ def build_cache(
         os.replace(tmp, folder)
     (cache_dir / "current.json").write_text(json.dumps({"folder": folder.name, "source_sha256": sha}))
     return folder
+
+
+def _is_current(folder: Path) -> bool:
+    try:
+        return json.loads((folder / "meta.json").read_text())["version"] == CACHE_VERSION
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def current_cache_folder(cache_dir: Path | None = None) -> Path:
@@ -118,6 +136,7 @@ def load_face_model(cache_dir: Path | None = None) -> FaceModel:
         triangles=np.array(arr("triangles")),
         triangle_uvs=np.array(arr("triangle_uvs")),
         triangle_polygon=np.array(arr("triangle_polygon")),
+        triangle_corners=np.array(arr("triangle_corners")),
         regions={name: np.array(arr(f"region.{name}")) for name in meta["regions"]},
         source_sha256=meta["source_sha256"],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -40,6 +41,19 @@ LANDMARKS68 = np.array([
 ], dtype=np.int64)
 
 
+# The texture atlas: cell -> (u0, v0, size) in [0,1]^2, v up. The face gets the largest cell (a 2048 atlas
+# gives it 1024x1024); the eyeballs share one cell (both eyes look alike); the transparent cards share one.
+ATLAS_CELLS: dict[str, tuple[float, float, float]] = {
+    "face": (0.0, 0.5, 0.5),
+    "head": (0.5, 0.5, 0.5),
+    "eyeball": (0.0, 0.0, 0.5),
+    "gums": (0.5, 0.25, 0.25),
+    "teeth": (0.75, 0.25, 0.25),
+    "cards": (0.5, 0.0, 0.25),
+    "eyelashes": (0.75, 0.0, 0.25),
+}
+
+
 @dataclass(frozen=True, eq=False)
 class FaceModel:
     """The ICT face model.
@@ -62,10 +76,48 @@ class FaceModel:
     triangles: np.ndarray  # (T, 3) int32 vertex indices
     triangle_uvs: np.ndarray  # (T, 3) int32 uv indices
     triangle_polygon: np.ndarray  # (T,) int32 polygon each triangle came from
+    triangle_corners: np.ndarray  # (T, 3) int32 loop (polygon corner) ids, to gather per-corner data
     regions: dict[str, np.ndarray] = field(default_factory=dict)  # vertex_indices.json lists
     landmarks68: np.ndarray = field(default_factory=lambda: LANDMARKS68.copy())  # (68,)
     submeshes: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(SUBMESHES))
     source_sha256: str = ""
+
+    @cached_property
+    def atlas_uvs(self) -> np.ndarray:
+        """(loops, 2) per-corner UVs in one [0,1]^2 texture atlas (v up, as Blender's), see ATLAS_CELLS.
+
+        Upstream spreads the UVs over UDIM-like tiles (face u 0-1, back of head and mouth socket 1-2, gums
+        2-3, teeth 3-4, ...) and the eyeballs reuse 0-1; one square atlas lets one image texture the head.
+        """
+        uv = self.uvs[self.polygon_uvs]
+        starts = self.polygon_starts
+        poly_vertex = self.polygon_vertices[starts]
+        poly_u = np.add.reduceat(uv[:, 0], starts) / self.polygon_sizes
+        cell = np.full(len(starts), "", dtype=object)
+        for tile, name in enumerate(("face", "head", "gums", "teeth")):
+            cell[np.floor(poly_u) == tile] = name
+
+        def within(*names):
+            return np.any([(poly_vertex >= self.submeshes[n][0]) & (poly_vertex < self.submeshes[n][1])
+                           for n in names], axis=0)
+
+        cell[within("eyeball_left", "eyeball_right")] = "eyeball"
+        cell[within("lacrimal_fluid_left", "lacrimal_fluid_right", "eye_blend_left", "eye_blend_right",
+                    "eye_occlusion_left", "eye_occlusion_right")] = "cards"
+        cell[within("eyelashes_left", "eyelashes_right")] = "eyelashes"
+        corner_cell = np.repeat(cell, self.polygon_sizes)
+        # Each polygon lies within one upstream tile; its UVs relative to that tile fill a cell.
+        local = np.clip(uv - np.repeat(np.floor(poly_u), self.polygon_sizes)[:, None] * [1.0, 0.0], 0.0, 1.0)
+        out = np.empty_like(uv)
+        for name, (u0, v0, size) in ATLAS_CELLS.items():
+            sel = corner_cell == name
+            out[sel] = [u0, v0] + local[sel] * size
+        return out.astype(np.float32)
+
+    @property
+    def triangle_atlas_uvs(self) -> np.ndarray:
+        """(T, 3, 2) atlas UVs of each triangle's corners."""
+        return self.atlas_uvs[self.triangle_corners]
 
     @property
     def n_vertices(self) -> int:

@@ -41,16 +41,17 @@ LANDMARKS68 = np.array([
 ], dtype=np.int64)
 
 
-# The texture atlas: cell -> (u0, v0, size) in [0,1]^2, v up. The face gets the largest cell (a 2048 atlas
-# gives it 1024x1024); the eyeballs share one cell (both eyes look alike); the transparent cards share one.
+# The texture atlas: cell -> (u0, v0, size) in [0,1]^2, v up (Blender's convention; image row = (1 - v) * S).
+# The same layout as core/render/atlas.py draws in image coordinates: the face takes 3/4 of the width
+# (a 2048 atlas gives it 1536 px), the eyeballs share one cell, the transparent cards sit in free space.
 ATLAS_CELLS: dict[str, tuple[float, float, float]] = {
-    "face": (0.0, 0.5, 0.5),
-    "head": (0.5, 0.5, 0.5),
-    "eyeball": (0.0, 0.0, 0.5),
-    "gums": (0.5, 0.25, 0.25),
-    "teeth": (0.75, 0.25, 0.25),
-    "cards": (0.5, 0.0, 0.25),
-    "eyelashes": (0.75, 0.0, 0.25),
+    "face": (0.0, 0.25, 0.75),
+    "eyeball": (0.75, 0.75, 0.25),
+    "head": (0.75, 0.5, 0.25),
+    "gums": (0.75, 0.25, 0.25),
+    "teeth": (0.75, 0.0, 0.25),
+    "cards": (0.0, 0.0, 0.25),
+    "eyelashes": (0.25, 0.0, 0.25),
 }
 
 

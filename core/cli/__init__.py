@@ -6,6 +6,10 @@ import argparse
 import importlib
 import sys
 
+class UserError(Exception):
+    """An error whose message is for the user (bad input, missing set-up); the CLI prints it, no traceback."""
+
+
 # subcommand -> module in this package; each module owns its own flags and is imported only when used,
 # so `python -m core setup` does not pay for torch or mediapipe.
 COMMANDS = {
@@ -14,7 +18,6 @@ COMMANDS = {
     "capture": ("capture", "track a face in a video into a Capture (.npz)"),
     "model": ("model", "build a PersonalModel from a video and its Capture"),
     "convert": ("convert", "convert captures to and from Live Link Face CSV"),
-    "demo": ("demo", "the main job on the embedded default: synthetic clip -> capture -> .blend"),
 }
 
 
@@ -44,7 +47,3 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"likeness: {e}", file=sys.stderr)
         return 1
-
-
-class UserError(Exception):
-    """An error whose message is for the user (bad input, missing set-up); the CLI prints it, no traceback."""

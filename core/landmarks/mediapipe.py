@@ -50,6 +50,21 @@ node {
 _SCORE = "facelandmarkcpu__face_presence_score"
 
 
+def _unpack(landmarks) -> np.ndarray:
+    """NormalizedLandmarkList -> (N, 3) float32 x, y, z.
+
+    Reading the serialized bytes is 4x faster than iterating the messages (0.15 vs 0.55 ms); the layout
+    (x, y, z only, fixed 17 bytes each) is checked and the plain loop is used when it does not hold.
+    """
+    raw = np.frombuffer(landmarks.SerializeToString(), np.uint8)
+    if raw.size % 17 == 0:
+        rows = raw.reshape(-1, 17)
+        if (rows[:, :3] == (0x0A, 0x0F, 0x0D)).all() and (rows[:, 7] == 0x15).all() and (rows[:, 12] == 0x1D).all():
+            return np.ascontiguousarray(rows[:, [3, 4, 5, 6, 8, 9, 10, 11, 13, 14, 15, 16]]).view("<f4").astype(
+                np.float32)
+    return np.array([(p.x, p.y, p.z) for p in landmarks.landmark], np.float32)
+
+
 def _iou(a, b) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -122,7 +137,7 @@ class MediaPipeBackend:
         if r.landmarks is None or score < self.min_presence:
             return None
         h, w = rgb.shape[:2]
-        lm = np.array([(p.x, p.y, p.z) for p in r.landmarks.landmark], np.float32)
+        lm = _unpack(r.landmarks)
         # Normalized coordinates span the image edges; our pixel centres sit on integers.
         points = np.stack([lm[:, 0] * w - 0.5, lm[:, 1] * h - 0.5], axis=1)
         return points, lm[:, 2] * w, score, r.next_roi

@@ -34,26 +34,20 @@ def retarget_to_person(capture: Capture, person) -> Capture:
 def person_vertices(capture: Capture, person, model=None, frames=None) -> np.ndarray:
     """(frames, V, 3) model-space vertices of `person` performing `capture` (metres, Y up).
 
-    A person with personal blendshapes (attributes `neutral` (V,3) and `expressions` (shapes,V,3) named
-    like the capture, as a PersonalModel) uses them; otherwise `model` (a FaceModel, loaded when None)
-    with the person's identity. frames: optional index array to evaluate a subset.
+    person: identity (100,) coefficients, a Capture, or a core.io.personal.PersonalModel (then its personal
+    blendshapes and neutral correction are used). model: the FaceModel (loaded when None). frames: optional
+    index array to evaluate a subset.
     """
-    weights = capture.weights if frames is None else capture.weights[np.asarray(frames)]
-    if hasattr(person, "neutral") and hasattr(person, "expressions"):
-        names = tuple(getattr(person, "expression_names", capture.names))
-        index = {n: i for i, n in enumerate(capture.names)}
-        w = np.zeros((len(weights), len(names)), np.float32)
-        for j, n in enumerate(names):
-            if n in index:
-                w[:, j] = weights[:, index[n]]
-        return np.asarray(person.neutral, np.float32) + np.tensordot(w, np.asarray(person.expressions), axes=1)
     if model is None:
         from ..facemodel import load_face_model
 
         model = load_face_model()
+    weights = capture.weights if frames is None else capture.weights[np.asarray(frames)]
     index = {n: i for i, n in enumerate(capture.names)}
     w = np.zeros((len(weights), model.n_expressions), np.float32)
     for j, n in enumerate(model.expression_names):
         if n in index:
             w[:, j] = weights[:, index[n]]
+    if callable(getattr(person, "expression_deltas", None)):  # a PersonalModel
+        return person.vertices(model, w)
     return model.vertices(_identity_of(person), w)

@@ -305,3 +305,16 @@ def test_retarget_to_person():
     np.testing.assert_allclose(v, model.vertices(other, cap.weights), atol=1e-5)
     # a Capture of the other person works as the person too
     assert np.array_equal(retarget_to_person(cap, _capture(identity=other)).identity, other)
+
+
+def test_person_vertices_with_a_personal_model():
+    from core.facemodel import load_face_model
+
+    generic_personal_model = pytest.importorskip("core.io.personal").generic_personal_model
+    model = load_face_model()
+    identity = np.zeros(100, np.float32)
+    identity[1] = -1.5
+    person = generic_personal_model(model, identity)
+    cap = _capture(frames=2)
+    assert np.array_equal(retarget_to_person(cap, person).identity, identity)
+    np.testing.assert_allclose(person_vertices(cap, person, model), model.vertices(identity, cap.weights), atol=1e-5)

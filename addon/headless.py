@@ -1,0 +1,194 @@
+"""The whole job without UI: video (or a saved capture) -> head in the scene -> .blend (and a preview PNG).
+
+`blender -b --python tools/blender_batch.py -- --video V --out OUT.blend` ends up in main(); tests call
+run() through the bpy module. Progress goes to stdout; errors return a non-zero exit code with the message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import bpy
+
+from ..core.job import Cancelled, Job, Progress
+from . import jobs
+
+
+class _Printer:
+    """A progress line at most twice a second (and at each new stage), for logs and terminals."""
+
+    def __init__(self, out=None):
+        self.out = out or sys.stdout
+        self.last = 0.0
+        self.stage = None
+
+    def __call__(self, p: Progress) -> None:
+        now = time.perf_counter()
+        if p.stage == self.stage and now - self.last < 0.5 and p.done != p.total:
+            return
+        self.last, self.stage = now, p.stage
+        eta = jobs.format_eta(p.eta_seconds)
+        print(f"likeness: {p.fraction * 100:5.1f}% {p.stage} {p.done}/{p.total} (remaining {eta})",
+              file=self.out, flush=True)
+
+
+def run(
+    video: str | None = None,
+    *,
+    capture: str | None = None,
+    personal: str | None = None,
+    out: str | None = None,
+    render: str | None = None,
+    start: int = 0,
+    end: int = -1,
+    stride: int = 1,
+    quality: str = "balanced",
+    backend: str = "mediapipe",
+    smoothing: float = 0.5,
+    neutral_frame: int = -1,
+    personalize: bool = False,
+    background: bool = True,
+    name: str = "Likeness",
+    job: Job | None = None,
+    context=None,
+):
+    """Capture `video` (or load `capture`, a saved .npz, and optionally `personal`), build the head in the
+    current scene, save `out` (.blend) and render `render` (PNG, Cycles). Returns build.HeadBuild.
+
+    Raises jobs.InputError for bad input, core.job.Cancelled when job was cancelled (nothing built).
+    """
+    context = context or bpy.context
+    folder = jobs.cache_dir(context)
+    if not (folder / "current.json").is_file():
+        raise jobs.InputError(f"the face model is not set up in {folder}: run `python -m core setup` first")
+    if video is None and capture is None:
+        raise jobs.InputError("give a video or a capture file")
+    if video is not None and not Path(video).is_file():
+        raise jobs.InputError(f"video not found: {video}")
+    request = jobs.CaptureRequest(video=str(Path(video).resolve()) if video else "", cache_dir=folder,
+                                  start=start, end=end, stride=stride, quality=quality, backend=backend,
+                                  smoothing=smoothing, neutral_frame=neutral_frame, personalize=personalize,
+                                  background=background and video is not None)
+    if capture is not None:
+        result = _load_saved(capture, personal)
+    else:
+        job = job or Job(on_progress=_Printer())
+        result = jobs.run_capture(request, job)
+    built = jobs.build_result(context, request, result, name=name)
+    if render:
+        render_preview(context, built, render)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        bpy.ops.wm.save_as_mainfile(filepath=str(Path(out).resolve()), check_existing=False)
+    return built
+
+
+def _load_saved(capture_path: str, personal_path: str | None):
+    from ..core.io.capture import Capture, CaptureFileError
+
+    try:
+        capture = Capture.load(capture_path)
+    except CaptureFileError as e:
+        raise jobs.InputError(str(e)) from e
+    personal = None
+    if personal_path:
+        from ..core.io.personal import PersonalModel, PersonalModelFileError
+
+        try:
+            personal = PersonalModel.load(personal_path)
+        except PersonalModelFileError as e:
+            raise jobs.InputError(str(e)) from e
+    return _Saved(capture, personal)
+
+
+class _Saved:
+    def __init__(self, capture, personal):
+        self.capture, self.personal = capture, personal
+
+
+def add_preview_lighting(context, collection) -> None:
+    """A key light beside the camera and a dim grey world, enough to look at the head."""
+    scene = context.scene
+    light = bpy.data.lights.new("Likeness Key Light", "AREA")
+    light.energy = 8.0
+    light.size = 0.5
+    obj = bpy.data.objects.new("Likeness Key Light", light)
+    obj.location = (0.4, -0.2, 0.5)
+    obj.rotation_euler = (math.radians(75), 0.0, math.radians(60))
+    collection.objects.link(obj)
+    if scene.world is None:
+        scene.world = bpy.data.worlds.new("Likeness World")
+    scene.world.use_nodes = True
+    scene.world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.3, 0.3, 0.3, 1.0)
+
+
+def render_preview(context, built, path: str, *, frame: int | None = None, size: int | None = None,
+                   samples: int = 16) -> str:
+    """Render one frame with Cycles on the CPU through the capture's camera; returns the PNG path."""
+    scene = context.scene
+    if built.camera is None:
+        raise jobs.InputError("the capture has no camera (no focal length): nothing to render through")
+    add_preview_lighting(context, built.collection)
+    scene.camera = built.camera
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = samples
+    scene.cycles.use_denoising = False
+    if size:
+        scale = size / max(scene.render.resolution_x, scene.render.resolution_y)
+        scene.render.resolution_percentage = max(1, int(round(100 * scale)))
+    scene.frame_set(int(frame if frame is not None else built.frames[0]))
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.filepath = str(Path(path).resolve())
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    bpy.ops.render.render(write_still=True)
+    return scene.render.filepath
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="blender -b --python tools/blender_batch.py --",
+                                description="Likeness: capture a face from a video into a .blend, headless")
+    p.add_argument("--video", help="the video to capture")
+    p.add_argument("--capture", help="a saved capture (.npz) to build instead of capturing")
+    p.add_argument("--personal", help="a saved personal model (.npz) to build with --capture")
+    p.add_argument("--out", required=True, help="the .blend to write")
+    p.add_argument("--render", help="also render a preview PNG (Cycles, CPU)")
+    p.add_argument("--start", type=int, default=0)
+    p.add_argument("--end", type=int, default=-1)
+    p.add_argument("--stride", type=int, default=1)
+    p.add_argument("--quality", choices=("fast", "balanced", "accurate"), default="balanced")
+    p.add_argument("--backend", choices=("mediapipe", "fan"), default="mediapipe")
+    p.add_argument("--smoothing", type=float, default=0.5)
+    p.add_argument("--neutral-frame", type=int, default=-1)
+    p.add_argument("--personalize", action="store_true")
+    p.add_argument("--no-background", action="store_true", help="no video behind the camera")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    if not args.video and not args.capture:
+        print("likeness: give --video or --capture", file=sys.stderr)
+        return 2
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    t0 = time.perf_counter()
+    try:
+        built = run(args.video, capture=args.capture, personal=args.personal, out=args.out, render=args.render,
+                    start=args.start, end=args.end, stride=args.stride, quality=args.quality,
+                    backend=args.backend, smoothing=args.smoothing, neutral_frame=args.neutral_frame,
+                    personalize=args.personalize, background=not args.no_background)
+    except (jobs.InputError, Cancelled) as e:
+        print(f"likeness: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # the message is for the user; the traceback for whoever reads the log
+        import traceback
+
+        traceback.print_exc()
+        print(f"likeness: failed: {e}", file=sys.stderr)
+        return 1
+    print(f"likeness: wrote {args.out} ({len(built.frames)} keyed frames, {time.perf_counter() - t0:.1f} s)")
+    return 0

@@ -1,0 +1,259 @@
+"""Long work from Blender: where the caches live, the worker thread, and the capture job's two halves.
+
+The worker thread runs only core code and writes only plain Python attributes (Worker.progress, .result,
+.error); the main thread reads them from a timer and is the only one to touch bpy (build, UI state).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from ..core.job import Cancelled, Job, Progress
+
+# The one worker that may run at a time (the panel and the Cancel operator find it here).
+ACTIVE: Worker | None = None
+
+
+class InputError(ValueError):
+    """Bad settings from the UI (no video, missing face model, ...): reported, nothing runs."""
+
+
+def root_package() -> str:
+    """The extension's package: bl_ext.<repo>.likeness inside Blender, 'likeness' when loaded from a checkout."""
+    return __package__.rpartition(".")[0] or __package__
+
+
+def is_extension() -> bool:
+    return root_package().startswith("bl_ext.")
+
+
+def preferences(context=None):
+    addon = (context or bpy.context).preferences.addons.get(root_package())
+    return addon.preferences if addon else None
+
+
+def cache_dir(context=None) -> Path:
+    """The face-model cache: the folder in preferences, else the extension's user folder (never its own
+    install folder, which upgrades wipe), else (a checkout, tests) core's default ($LIKENESS_CACHE_DIR or
+    ~/.cache/likeness), the same one the command line uses."""
+    prefs = preferences(context)
+    if prefs is not None and prefs.cache_dir:
+        return Path(bpy.path.abspath(prefs.cache_dir))
+    if is_extension():
+        return Path(bpy.utils.extension_path_user(root_package(), path="cache", create=True))
+    from ..core.facemodel import default_cache_dir
+
+    return default_cache_dir()
+
+
+def face_model_ready(context=None) -> bool:
+    return (cache_dir(context) / "current.json").is_file()
+
+
+def load_model(context=None):
+    from ..core.facemodel import load_face_model
+
+    return load_face_model(cache_dir(context))
+
+
+# --- the worker ----------------------------------------------------------------------------------------
+
+
+class Worker:
+    """Runs work(job) on a daemon thread; the main thread polls .done and reads .progress/.result/.error."""
+
+    def __init__(self, work: Callable[[Job], Any], title: str, weights: dict[str, float] | None = None):
+        self.title = title
+        self.job = Job(on_progress=self._store, weights=dict(weights or {}))
+        self.progress = Progress(stage="starting")
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.error_trace = ""
+        self.cancelled = False
+        self.started = time.perf_counter()
+        self._work = work
+        self._thread = threading.Thread(target=self._run, name=f"likeness-{title}", daemon=True)
+
+    def start(self) -> Worker:
+        global ACTIVE
+        if ACTIVE is not None and not ACTIVE.done:
+            raise InputError(f"Likeness is busy ({ACTIVE.title}): wait for it or cancel it first")
+        ACTIVE = self
+        self._thread.start()
+        return self
+
+    def _store(self, progress: Progress) -> None:
+        self.progress = progress  # one attribute write: atomic for the reading thread
+
+    def _run(self) -> None:
+        try:
+            self.result = self._work(self.job)
+        except Cancelled:
+            self.cancelled = True
+        except BaseException as e:  # everything reaches the main thread as a report
+            self.error = e
+            self.error_trace = traceback.format_exc()
+
+    @property
+    def done(self) -> bool:
+        return self._thread.ident is not None and not self._thread.is_alive()
+
+    def cancel(self) -> None:
+        self.job.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return self.done
+
+    def release(self) -> None:
+        global ACTIVE
+        if ACTIVE is self:
+            ACTIVE = None
+
+
+def busy() -> bool:
+    return ACTIVE is not None and not ACTIVE.done
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating..."
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds // 60 % 60:02d} min"
+
+
+def show_progress(state, worker: Worker) -> None:
+    """Copy the worker's progress into the scene's LikenessJobState (main thread)."""
+    p = worker.progress
+    state.running = not worker.done
+    state.stage = p.stage or ""
+    state.progress = min(1.0, max(0.0, p.fraction))
+    state.frames_done = int(p.done)
+    state.frames_total = int(p.total)
+    state.eta = format_eta(p.eta_seconds)
+
+
+def clear_progress(state, message: str) -> None:
+    state.running = False
+    state.stage = ""
+    state.progress = 0.0
+    state.eta = ""
+    state.message = message
+
+
+# --- the capture job -------------------------------------------------------------------------------------
+
+
+@dataclass
+class CaptureRequest:
+    """Everything the capture needs, read from the UI on the main thread before the worker starts."""
+
+    video: str
+    cache_dir: Path
+    start: int = 0
+    end: int = -1
+    stride: int = 1
+    quality: str = "balanced"
+    backend: str = "mediapipe"
+    smoothing: float = 0.5
+    neutral_frame: int = -1
+    personalize: bool = False
+    background: bool = True
+
+
+def request_from_settings(settings, context=None) -> CaptureRequest:
+    """Validate the panel's settings; raises InputError with a message for the user."""
+    raw = (settings.video_path or "").strip()
+    if not raw:
+        raise InputError("Choose a video first")
+    video = bpy.path.abspath(raw)
+    if not os.path.isfile(video):
+        raise InputError(f"Video not found: {video}")
+    if settings.frame_end >= 0 and settings.frame_end < settings.frame_start:
+        raise InputError(f"End frame {settings.frame_end} is before start frame {settings.frame_start}")
+    folder = cache_dir(context)
+    if not (folder / "current.json").is_file():
+        raise InputError(f"The face model is not set up (no cache in {folder}): press 'Set up Face Model'")
+    return CaptureRequest(video=video, cache_dir=folder, start=settings.frame_start, end=settings.frame_end,
+                          stride=settings.stride, quality=settings.quality, backend=settings.backend,
+                          smoothing=settings.smoothing, neutral_frame=settings.neutral_frame,
+                          personalize=settings.personalize, background=settings.use_background)
+
+
+def run_capture(request: CaptureRequest, job: Job):
+    """Worker side: core.pipeline.capture_video with the request's options; returns its CaptureResult."""
+    from ..core import pipeline
+
+    # core finds its face-model cache through this variable where an API takes no folder.
+    os.environ["LIKENESS_CACHE_DIR"] = str(request.cache_dir)
+    values = {
+        "start": request.start, "end": None if request.end < 0 else request.end, "stride": request.stride,
+        "quality": request.quality, "backend": request.backend, "smoothing": request.smoothing,
+        "neutral_frame": None if request.neutral_frame < 0 else request.neutral_frame,
+        "personalize": request.personalize, "cache_dir": request.cache_dir,
+    }
+    options_type = getattr(pipeline, "CaptureOptions", None)
+    if options_type is not None and is_dataclass(options_type):
+        known = {f.name for f in fields(options_type)}
+        options = options_type(**{k: v for k, v in values.items() if k in known})
+    else:
+        options = values
+    return pipeline.capture_video(request.video, options, job)
+
+
+def capture_and_personal(result):
+    """(Capture, PersonalModel or None) from whatever the pipeline returned (a CaptureResult or a Capture)."""
+    capture = getattr(result, "capture", result)
+    personal = getattr(result, "personal", None) or getattr(result, "personal_model", None)
+    return capture, personal
+
+
+DATA_KINDS = ("objects", "meshes", "materials", "images", "actions", "collections", "cameras", "movieclips",
+              "shape_keys", "lights", "node_groups")
+
+
+def snapshot() -> dict[str, set[int]]:
+    """Pointers of the data-blocks that exist now, to remove what a failed build left behind."""
+    return {kind: {d.as_pointer() for d in getattr(bpy.data, kind)} for kind in DATA_KINDS}
+
+
+def remove_new(before: dict[str, set[int]]) -> None:
+    for kind in ("objects", "collections", "meshes", "cameras", "lights", "materials", "images", "actions",
+                 "movieclips", "node_groups"):
+        data = getattr(bpy.data, kind)
+        for d in [d for d in data if d.as_pointer() not in before[kind]]:
+            data.remove(d)
+
+
+def build_result(context, request: CaptureRequest, result, name: str = "Likeness"):
+    """Main thread: the capture's head, keys and camera in the scene; nothing left behind on failure."""
+    from .build import build_head
+
+    capture, personal = capture_and_personal(result)
+    model = load_model(context) if request.cache_dir is None else _model_from(request.cache_dir)
+    before = snapshot()
+    try:
+        return build_head(context, capture, model, personal, name=name,
+                          video_path=request.video if request.background else None)
+    except BaseException:
+        remove_new(before)
+        raise
+
+
+def _model_from(folder: Path):
+    from ..core.facemodel import load_face_model
+
+    return load_face_model(folder)

@@ -1,0 +1,46 @@
+"""tools/blender_batch.py (the headless job) through the bpy module, as `blender -b --python` runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+bpy = pytest.importorskip("bpy")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def batch(*args, timeout=300):
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "blender_batch.py"), "--", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_saved_capture_to_blend(model, make_capture, tmp_path):
+    capture = make_capture(model.expression_names, frames=8, untracked=(2,), start_frame=30)
+    path = capture.save(tmp_path / "capture.npz")
+    out = tmp_path / "out" / "head.blend"
+    r = batch("--capture", str(path), "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert out.is_file() and "7 keyed frames" in r.stdout
+
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    head = bpy.data.objects["Likeness Head"]
+    assert len(head.data.shape_keys.key_blocks) == 53
+    # Video frame 30 is scene frame 31: a movie clip starting at frame 1 lines up with the keys.
+    assert (bpy.context.scene.frame_start, bpy.context.scene.frame_end) == (31, 38)
+    assert [o.name for o in bpy.data.objects] == ["Likeness Camera", "Likeness Head"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--video", "/no/such/clip.mp4"], "video not found: /no/such/clip.mp4"),
+    (["--capture", "/no/such/capture.npz"], "no such capture file"),
+    ([], "give --video or --capture"),
+])
+def test_bad_input_exits_non_zero_with_the_message(args, message, tmp_path):
+    out = tmp_path / "x.blend"
+    r = batch(*args, "--out", str(out))
+    assert r.returncode != 0
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()

@@ -1,0 +1,169 @@
+"""The per-clip unknowns: camera focal length and identity, fitted jointly on a few keyframes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .linear import LandmarkModel
+from .solver import FitState, FrameSolver, SolverSettings, _cross, initial_pose, rodrigues
+
+
+@dataclass
+class KeyframeFit:
+    """identity (K,); focal (pixels); states: one FitState per keyframe; cost: mean data cost per keyframe."""
+
+    identity: np.ndarray
+    focal: float
+    states: list[FitState]
+    cost: float
+    rms: float  # pixels, mean over keyframes
+
+
+def select_keyframes(points: np.ndarray, valid: np.ndarray, count: int) -> np.ndarray:
+    """Indices of up to `count` valid frames that differ most (pose and expression), spread over the clip.
+
+    points: (N, L, 2). Each frame becomes a descriptor (its landmarks centred and scaled to unit size);
+    farthest-point sampling from the most typical frame picks varied frames, which separate identity
+    from expression better than neighbours would.
+    """
+    idx = np.flatnonzero(valid)
+    if len(idx) <= count:
+        return idx
+    # Descriptors from at most ~600 evenly spread frames: a long clip need not be scanned whole.
+    cand = idx[np.linspace(0, len(idx) - 1, min(len(idx), 600)).round().astype(int)]
+    cand = np.unique(cand)
+    p = points[cand].astype(np.float64)
+    p = p - p.mean(1, keepdims=True)
+    p /= np.sqrt((p**2).sum((1, 2), keepdims=True) / p.shape[1]) + 1e-9
+    desc = p.reshape(len(cand), -1)
+    mean = desc.mean(0)
+    chosen = [int(np.argmin(((desc - mean) ** 2).sum(1)))]
+    dist = ((desc - desc[chosen[0]]) ** 2).sum(1)
+    while len(chosen) < count:
+        k = int(np.argmax(dist))
+        chosen.append(k)
+        dist = np.minimum(dist, ((desc - desc[k]) ** 2).sum(1))
+    return np.sort(cand[chosen])
+
+
+def _frame_system(solver: FrameSolver, id_per_point: np.ndarray, x: np.ndarray, st: FitState):
+    """Residuals and full Jacobian [identity | rotation, translation | weights] (2L, K + 6 + E) of one frame."""
+    n_pts = solver.lm.n_points
+    scale = -st.translation[2] / (solver.focal * solver.settings.sigma)
+    q = (solver.base + (st.weights @ solver.flat).reshape(n_pts, 3)) @ st.rotation.T
+    v = q + st.translation
+    iz = -1.0 / v[:, 2]
+    p = v[:, :2] * iz[:, None]
+    sa = scale * solver.cw
+    r = (p * solver._fsign + solver._center - x) * sa[:, None]
+    a = solver.focal * iz * sa
+    zero = np.zeros(n_pts)
+    blocks = []
+    for d in (np.stack([a, zero, a * p[:, 0]], axis=1), np.stack([zero, -a, -a * p[:, 1]], axis=1)):
+        dr = d @ st.rotation  # model-space direction of each residual row
+        blocks.append(np.concatenate([
+            (id_per_point @ dr[:, :, None])[:, :, 0],
+            _cross(q, d), d,
+            (solver.per_point @ dr[:, :, None])[:, :, 0]], axis=1))
+    return np.concatenate([r[:, 0], r[:, 1]]), np.concatenate(blocks)
+
+
+def _joint_step(solver: FrameSolver, id_per_point: np.ndarray, xs: np.ndarray, states: list[FitState],
+                identity: np.ndarray, prior: float) -> tuple[np.ndarray, list[FitState]]:
+    """One Gauss-Newton step on identity and every keyframe's pose and weights together.
+
+    The frames' blocks are eliminated (Schur complement) so the identity step accounts for how each frame
+    would re-pose and re-express itself; weights at a bound and pushed outwards stay there, the rest are
+    clipped into [0, 1] after the step.
+    """
+    n_id = len(identity)
+    s_mat = prior * np.eye(n_id)
+    s_vec = prior * identity.copy()
+    per_frame = []
+    for x, st in zip(xs, states):
+        r, j = _frame_system(solver, id_per_point, x, st)
+        h = j.T @ j
+        g = j.T @ r
+        w = st.weights
+        g[n_id + 6:] += solver.l1 + 2 * solver.l2 * w
+        k = np.arange(n_id + 6, len(g))
+        h[k, k] += 2 * solver.l2
+        gf = g[n_id:]
+        held = np.r_[np.zeros(6, bool), ((w <= 0) & (gf[6:] > 0)) | ((w >= 1) & (gf[6:] < 0))]
+        free = np.flatnonzero(~held) + n_id
+        hff = h[np.ix_(free, free)] + 1e-9 * np.eye(len(free))
+        hfi = h[free, :n_id]
+        sol = np.linalg.solve(hff, np.c_[hfi, g[free]])
+        s_mat += h[:n_id, :n_id] - hfi.T @ sol[:, :n_id]
+        s_vec += g[:n_id] - hfi.T @ sol[:, n_id]
+        per_frame.append((free, sol))
+    d_id = -np.linalg.solve(s_mat, s_vec)
+    new_states = []
+    for st, (free, sol) in zip(states, per_frame):
+        d = np.zeros(6 + len(st.weights))
+        d[free - n_id] = -(sol[:, n_id] + sol[:, :n_id] @ d_id)
+        new_states.append(FitState(rodrigues(d[:3]) @ st.rotation, st.translation + d[3:6],
+                                   np.clip(st.weights + d[6:], 0.0, 1.0)))
+    return identity + d_id, new_states
+
+
+def fit_keyframes(lm: LandmarkModel, xs: np.ndarray, focal: float, center: tuple[float, float],
+                  point_weights: np.ndarray | None = None, settings: SolverSettings | None = None,
+                  identity_prior: float = 30.0, rounds: int = 5, identity: np.ndarray | None = None,
+                  fit_identity: bool = True) -> KeyframeFit:
+    """Identity shared by keyframes xs (F, L, 2) and each one's pose and weights.
+
+    Starts from a perspective-n-point pose and a per-frame fit on the average head, then `rounds` joint
+    Gauss-Newton steps on everything (see _joint_step), each followed by a bounded per-frame polish.
+    identity_prior: strength of the N(0, 1) prior on identity coefficients, in landmark-noise units
+    (larger = closer to the average head).
+    """
+    settings = settings or SolverSettings()
+    identity = np.zeros(lm.n_identity) if identity is None else np.asarray(identity, np.float64).copy()
+    solver = FrameSolver(lm, identity, focal, center, point_weights, settings)
+    mask = None if point_weights is None else np.asarray(point_weights) > 0
+    states = []
+    for x in xs:
+        st = initial_pose(solver.base, x, focal, center, mask)
+        st.weights = np.zeros(lm.n_expressions)
+        states.append(solver.solve(x, st, iterations=4, exact=True)[0])
+    id_per_point = np.ascontiguousarray(lm.identity.transpose(1, 0, 2))  # (L, K, 3)
+    for _ in range(rounds if fit_identity else 0):
+        identity, states = _joint_step(solver, id_per_point, xs, states, identity, identity_prior)
+        solver = FrameSolver(lm, identity, focal, center, point_weights, settings)
+        states = [solver.solve(x, st, iterations=1, exact=True)[0] for x, st in zip(xs, states)]
+    costs, rmss = [], []
+    for x, st in zip(xs, states):
+        e = ((solver.project(st) - x) ** 2).sum(1) * solver.c
+        depth_px = -st.translation[2] / (focal * settings.sigma)  # pixels -> noise units at this depth
+        costs.append(float(e.sum()) * depth_px**2 + float(solver.l1 @ st.weights + solver.l2 @ st.weights**2))
+        rmss.append(float(np.sqrt(e.sum() / solver.c_sum)))
+    cost = float(np.mean(costs)) + identity_prior * float(identity @ identity) / max(len(xs), 1)
+    return KeyframeFit(identity, focal, states, cost, float(np.mean(rmss)))
+
+
+def estimate_focal(lm: LandmarkModel, xs: np.ndarray, width: int, height: int,
+                   point_weights: np.ndarray | None = None, settings: SolverSettings | None = None,
+                   fovs: tuple[float, ...] = (20.0, 30.0, 40.0, 50.0, 60.0, 75.0), **kw) -> KeyframeFit:
+    """The keyframe fit at the horizontal field of view (degrees) that explains the keyframes best.
+
+    Landmarks constrain focal length only weakly (perspective changes a face's shape by a few percent),
+    so a coarse grid with one refinement between the best neighbours is as good as a continuous search.
+    """
+    center = ((width - 1) / 2.0, (height - 1) / 2.0)
+
+    def fit(fov: float) -> KeyframeFit:
+        focal = 0.5 * width / np.tan(np.radians(fov) / 2)
+        return fit_keyframes(lm, xs, focal, center, point_weights, settings, **kw)
+
+    fits = {fov: fit(fov) for fov in fovs}
+    order = sorted(fits)
+    best = min(order, key=lambda f: fits[f].cost)
+    i = order.index(best)
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(order):
+            mid = 0.5 * (best + order[j])
+            fits[mid] = fit(mid)
+    return min(fits.values(), key=lambda k: k.cost)

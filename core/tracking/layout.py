@@ -1,0 +1,88 @@
+"""Landmark layouts the fitter understands: which model surface point each detector point is, and its trust."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..facemodel.model import FaceModel
+from .linear import LandmarkModel
+
+# iBUG 68 points as MediaPipe face-mesh indices (the subset commonly used to compare the two schemes):
+# jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, outer lips 48-59, inner lips 60-67.
+MEDIAPIPE_TO_68 = np.array([
+    162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389,
+    71, 63, 105, 66, 107, 336, 296, 334, 293, 301,
+    168, 197, 5, 4, 75, 97, 2, 326, 305,
+    33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380,
+    61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,
+    78, 82, 13, 312, 308, 317, 14, 87,
+])
+# MediaPipe's face oval (its FACEMESH_FACE_OVAL contour): silhouette points slide along the surface as the
+# head turns, so they say less about where a fixed surface point is than interior points do.
+MEDIAPIPE_OVAL = np.array([
+    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176,
+    149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+])
+MEDIAPIPE_IRIS = np.arange(468, 478)  # 468-472 the subject's right iris (centre first), 473-477 the left
+MEDIAPIPE_IRIS_CENTERS = (473, 468)  # [left eye, right eye] of the subject, as Capture.gaze orders eyes
+
+CONTOUR_WEIGHT = 0.3
+
+
+@dataclass(frozen=True, eq=False)
+class PointLayout:
+    """A detector's point scheme tied to the model.
+
+    model: the LandmarkModel over all L detector points; weights (L,): trust per point (0 = not used in
+    the pose/expression fit); outer_eyes: the two outer eye corners (for inter-ocular distance);
+    iris: [left, right] iris centre indices or None; to68: (68,) indices giving the iBUG 68 subset.
+    """
+
+    name: str
+    model: LandmarkModel
+    weights: np.ndarray
+    outer_eyes: tuple[int, int]
+    iris: tuple[int, int] | None
+    to68: np.ndarray
+
+
+def ibug68_layout(face_model: FaceModel) -> PointLayout:
+    """The 68-point scheme (FAN backend, annotations): the ICT model's own 68 landmark vertices."""
+    weights = np.ones(68)
+    weights[:17] = CONTOUR_WEIGHT
+    return PointLayout("ibug68", LandmarkModel.from_vertices(face_model, face_model.landmarks68), weights,
+                       (36, 45), None, np.arange(68))
+
+
+def mediapipe_layout(face_model: FaceModel, correspondence=None) -> PointLayout:
+    """The 478-point MediaPipe scheme, tied to the model by core.facemodel.correspondence.
+
+    correspondence: an object with triangle (478,) and bary (478, 3) (default: load_correspondence()).
+    The iris points get weight 0 here: gaze is read from them separately (core.tracking.gaze).
+    """
+    if correspondence is None:
+        from ..facemodel.correspondence import load_correspondence
+
+        correspondence = load_correspondence()
+    lm = LandmarkModel.from_barycentric(face_model, correspondence.triangle, correspondence.bary)
+    weights = np.ones(lm.n_points)
+    weights[MEDIAPIPE_OVAL] = CONTOUR_WEIGHT
+    weights[MEDIAPIPE_IRIS] = 0.0
+    return PointLayout("mediapipe478", lm, weights, (33, 263), MEDIAPIPE_IRIS_CENTERS, MEDIAPIPE_TO_68)
+
+
+def layout_for(n_points: int, face_model: FaceModel) -> PointLayout:
+    """The layout for a backend's point count (478: MediaPipe, 68: iBUG)."""
+    if n_points == 68:
+        return ibug68_layout(face_model)
+    if n_points in (468, 478):
+        return mediapipe_layout(face_model)
+    raise ValueError(f"no landmark layout for {n_points} points (expected 68 or 478)")
+
+
+def interocular(points: np.ndarray, layout: PointLayout) -> np.ndarray:
+    """Outer-eye-corner distance in pixels: points (..., L, 2) -> (...)."""
+    a, b = layout.outer_eyes
+    return np.linalg.norm(points[..., a, :] - points[..., b, :], axis=-1)

@@ -1,0 +1,276 @@
+"""Fitting head pose and expression weights to 2D landmarks, one frame at a time (Gauss-Newton, box bounds).
+
+The per-frame problem has 59 unknowns (3 rotation, 3 translation, 53 weights in [0, 1]) against ~1000
+residuals. A textbook Gauss-Newton step forms J^T J from the (2L, 59) Jacobian, ~3 M multiply-adds per
+iteration, which alone would spend the whole per-frame budget. Here the gradient is exact, but the
+weights-weights block of the Hessian uses one shared projection derivative for all points (weak
+perspective: every point at the head's mean depth and direction), which turns it into a contraction of a
+(53, 53, 3, 3) tensor precomputed once per clip. Steps are still exact on the pose block and on the
+pose-weights coupling, and the iteration converges to the exact least-squares optimum because the
+gradient is exact; only the rate changes (a few percent of depth variation across a face).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import cv2
+import numpy as np
+
+from . import _kernels
+from .linear import LandmarkModel
+
+
+@dataclass
+class FitState:
+    """Pose and weights of one frame: v_cam = rotation @ v_model + translation."""
+
+    rotation: np.ndarray  # (3, 3)
+    translation: np.ndarray  # (3,) metres
+    weights: np.ndarray  # (E,) in [0, 1]
+
+    def copy(self) -> FitState:
+        return FitState(self.rotation.copy(), self.translation.copy(), self.weights.copy())
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """Priors in units of the landmark noise: a prior of strength k on x costs k * x^2, like k residuals.
+
+    sigma: the landmark noise in metres at the face (residuals are divided by it, converted to pixels).
+    """
+
+    sigma: float = 0.0015
+    sparsity: float = 2.0  # L1 on weights (weights >= 0 so it is linear)
+    ridge: float = 2.0  # L2 on weights
+    temporal: float = 30.0  # L2 on the change of weights from the previous frame
+    temporal_rotation: float = 2000.0  # per radian^2 of change from the previous frame
+    temporal_translation: float = 2e5  # per metre^2
+    iterations: int = 4
+    # Per-shape multipliers of sparsity/ridge (E,), e.g. more for shapes landmarks barely see; None = 1.
+    shape_prior: np.ndarray | None = field(default=None, compare=False)
+
+
+def rodrigues(v: np.ndarray) -> np.ndarray:
+    """Axis-angle (3,) radians -> (3, 3) rotation (scalar arithmetic: these are called per iteration)."""
+    x, y, z = float(v[0]), float(v[1]), float(v[2])
+    theta = math.sqrt(x * x + y * y + z * z)
+    if theta < 1e-12:
+        return np.eye(3)
+    x, y, z = x / theta, y / theta, z / theta
+    s, c = math.sin(theta), math.cos(theta)
+    t = 1.0 - c
+    return np.array([
+        [c + t * x * x, t * x * y - s * z, t * x * z + s * y],
+        [t * x * y + s * z, c + t * y * y, t * y * z - s * x],
+        [t * x * z - s * y, t * y * z + s * x, c + t * z * z],
+    ])
+
+
+def rotation_log(r: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation -> axis-angle (3,) radians."""
+    c = min(max((r[0, 0] + r[1, 1] + r[2, 2] - 1.0) / 2.0, -1.0), 1.0)
+    theta = math.acos(c)
+    w = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
+    if theta < 1e-6:
+        return 0.5 * w
+    return (theta / (2.0 * math.sin(theta))) * w
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cross product of (L, 3) arrays (np.cross spends ~80 us on axis bookkeeping)."""
+    out = np.empty_like(a)
+    out[:, 0] = a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1]
+    out[:, 1] = a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2]
+    out[:, 2] = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    return out
+
+
+def box_qp(h: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray, iterations: int = 10) -> np.ndarray:
+    """min 0.5 d^T h d + g^T d subject to lo <= d <= hi (use +-inf for free variables): projected Newton.
+
+    Variables that leave their box are clamped and held; held variables whose gradient points back inside
+    are released. A handful of rounds suffices for the small, well-conditioned systems met here.
+    """
+    return _kernels.get("box_qp")(np.ascontiguousarray(h, np.float64), np.ascontiguousarray(g, np.float64),
+                                  np.ascontiguousarray(lo, np.float64), np.ascontiguousarray(hi, np.float64),
+                                  iterations)
+
+
+class FrameSolver:
+    """Fits one frame's pose and weights for a fixed identity and camera.
+
+    lm: the clip's LandmarkModel; identity (K,) or None; focal, center: pixels;
+    point_weights (L,): trust in each landmark (0 drops it).
+
+    Speed: the gradient is exact every iteration, but the Gauss-Newton matrix J^T J (the one expensive
+    product, (59, 2L) @ (2L, 59)) is formed only when the pose moved noticeably since it was last formed
+    (or every `refresh_frames` solves). Residuals are scaled to noise units at the head's depth, which makes
+    that matrix nearly independent of distance, so a lagged one is a close approximation and the iteration
+    still converges to the exact optimum (the gradient decides where it stops).
+    """
+
+    refresh_degrees = 2.0
+    refresh_frames = 10
+
+    def __init__(self, lm: LandmarkModel, identity: np.ndarray | None, focal: float, center: tuple[float, float],
+                 point_weights: np.ndarray | None = None, settings: SolverSettings | None = None):
+        self.lm = lm
+        self.settings = settings or SolverSettings()
+        self.focal = float(focal)
+        self.cx, self.cy = float(center[0]), float(center[1])
+        self._center = np.array([self.cx, self.cy])
+        self._fsign = np.array([self.focal, -self.focal])
+        self._sign = np.array([1.0, -1.0])
+        self.base = lm.base(identity)  # (L, 3)
+        n_exp, n_pts = lm.n_expressions, lm.n_points
+        self.flat = np.ascontiguousarray(lm.expressions.reshape(n_exp, n_pts * 3))  # (E, 3L)
+        self.per_point = np.ascontiguousarray(lm.expressions.transpose(1, 0, 2))  # (L, E, 3)
+        c = np.ones(n_pts) if point_weights is None else np.asarray(point_weights, np.float64)
+        self.c = c
+        self.cw = np.sqrt(c)
+        self.c_sum = float(c.sum())
+        s = self.settings
+        prior = np.ones(n_exp) if s.shape_prior is None else np.asarray(s.shape_prior, np.float64)
+        self.l1 = s.sparsity * prior
+        self.l2 = s.ridge * prior
+        self._hess: np.ndarray | None = None
+        self._hess_rotation = np.eye(3)
+        self._hess_direction = np.zeros(2)
+        self._hess_age = 0
+        self.hessians = 0  # how many times J^T J was formed (for benchmarks)
+
+    def _linearize(self, x: np.ndarray, st: FitState, scale: float, hessian: bool):
+        """Residuals (L, 2), gradient (6 + E,) of the data term at st, and its Gauss-Newton matrix or None.
+
+        Written as few whole-array numpy calls as possible: at ~1000 residuals each call costs more in
+        overhead than in arithmetic.
+        """
+        n_pts = self.lm.n_points
+        q = (self.base + (st.weights @ self.flat).reshape(n_pts, 3)) @ st.rotation.T
+        v = q + st.translation
+        iz = -1.0 / v[:, 2]
+        p = v[:, :2] * iz[:, None]  # normalised image coordinates (x right, y up)
+        sa = scale * self.cw
+        r = (p * self._fsign + self._center - x) * sa[:, None]  # (L, 2) residuals in noise units
+        rr = r * self._sign  # y flipped: pixel rows grow downwards
+        a = self.focal * iz * sa
+        hvec = np.empty((n_pts, 3))  # sum over a point's two rows of r * d r / d v_cam
+        hvec[:, :2] = a[:, None] * rr
+        hvec[:, 2] = a * (rr * p).sum(1)
+        grad = np.empty(6 + self.lm.n_expressions)
+        # Rotation is a left increment exp(delta) @ R, so d v = delta x q and the rotation gradient is
+        # sum_l q_l x hvec_l, read off the antisymmetric part of q^T hvec.
+        mq = q.T @ hvec
+        grad[0], grad[1], grad[2] = mq[1, 2] - mq[2, 1], mq[2, 0] - mq[0, 2], mq[0, 1] - mq[1, 0]
+        grad[3:6] = hvec.sum(0)
+        grad[6:] = self.flat @ (hvec @ st.rotation).ravel()  # weights act in model space: R^T d
+        if not hessian:
+            return r, grad, None
+        zero = np.zeros(n_pts)
+        dx = np.stack([a, zero, a * p[:, 0]], axis=1)  # d r_x / d v_cam
+        dy = np.stack([zero, -a, -a * p[:, 1]], axis=1)
+        jx = np.empty((n_pts, 6 + self.lm.n_expressions))
+        jy = np.empty_like(jx)
+        jx[:, :3], jy[:, :3] = _cross(q, dx), _cross(q, dy)
+        jx[:, 3:6], jy[:, 3:6] = dx, dy
+        jx[:, 6:] = (self.per_point @ (dx @ st.rotation)[:, :, None])[:, :, 0]
+        jy[:, 6:] = (self.per_point @ (dy @ st.rotation)[:, :, None])[:, :, 0]
+        j = np.concatenate([jx, jy]).astype(np.float32)  # float32 halves the cost of the one big product
+        return r, grad, (j.T @ j).astype(np.float64)
+
+    def _stale(self, st: FitState) -> bool:
+        if self._hess is None or self._hess_age >= self.refresh_frames:
+            return True
+        angle = np.degrees(np.linalg.norm(rotation_log(st.rotation @ self._hess_rotation.T)))
+        direction = st.translation[:2] / max(-st.translation[2], 1e-3)
+        return angle > self.refresh_degrees or np.abs(direction - self._hess_direction).max() > 0.03
+
+    def solve(self, x: np.ndarray, init: FitState, prev: FitState | None = None, iterations: int | None = None,
+              exact: bool = False) -> tuple[FitState, float]:
+        """Fit to landmarks x (L, 2) pixels from init; prev (or None) anchors the temporal priors.
+
+        exact: form J^T J at every iteration (cold starts, keyframes). Returns the new state and the
+        weighted RMS landmark error in pixels at the returned state's last linearisation.
+        """
+        s = self.settings
+        st = init.copy()
+        n = 6 + self.lm.n_expressions
+        lo = np.full(n, -np.inf)
+        hi = np.full(n, np.inf)
+        diag = np.empty(n)  # the priors' curvature, constant over the iterations
+        if prev is None:
+            diag[:6] = 1e-6
+            diag[6:] = 2 * self.l2
+        else:
+            diag[:3] = 2 * s.temporal_rotation
+            diag[3:6] = 2 * s.temporal_translation
+            diag[6:] = 2 * (self.l2 + s.temporal)
+        iterations = s.iterations if iterations is None else iterations
+        self._hess_age += 1
+        r = None
+        for it in range(iterations):
+            scale = max(-st.translation[2], 1e-3) / (self.focal * s.sigma)  # pixels -> noise units
+            fresh = exact or (it == 0 and self._stale(st))
+            r, grad, hess = self._linearize(x, st, scale, fresh)
+            if fresh:
+                self._hess, self._hess_rotation, self._hess_age = hess, st.rotation, 0
+                self._hess_direction = st.translation[:2] / max(-st.translation[2], 1e-3)
+                self.hessians += 1
+            hess = self._hess.copy()
+            hess.flat[:: n + 1] += diag
+            w = st.weights
+            grad[6:] += self.l1 + (2 * self.l2) * w
+            if prev is not None:
+                grad[6:] += (2 * s.temporal) * (w - prev.weights)
+                grad[:3] += (2 * s.temporal_rotation) * rotation_log(st.rotation @ prev.rotation.T)
+                grad[3:6] += (2 * s.temporal_translation) * (st.translation - prev.translation)
+            lo[6:] = -w
+            hi[6:] = 1.0 - w
+            d = box_qp(hess, grad, lo, hi)
+            st.rotation = rodrigues(d[:3]) @ st.rotation
+            st.translation = st.translation + d[3:6]
+            st.weights = np.clip(w + d[6:], 0.0, 1.0)
+        rms = self.rms(x, st) if r is None else float(np.sqrt((r * r).sum() / self.c_sum)) / scale
+        return st, rms
+
+    def project(self, st: FitState) -> np.ndarray:
+        """(L, 2) pixels of the model points for a state."""
+        m = self.base + (st.weights @ self.flat).reshape(self.lm.n_points, 3)
+        v = m @ st.rotation.T + st.translation
+        iz = -1.0 / v[:, 2]
+        return np.stack([self.cx + self.focal * v[:, 0] * iz, self.cy - self.focal * v[:, 1] * iz], axis=1)
+
+    def rms(self, x: np.ndarray, st: FitState) -> float:
+        e = ((self.project(st) - x) ** 2).sum(1)
+        return float(np.sqrt((e * self.c).sum() / self.c_sum))
+
+
+_CV_FLIP = np.diag([1.0, -1.0, -1.0])  # OpenCV camera (y down, +z forward) <-> ours (y up, -z forward)
+
+
+def initial_pose(base: np.ndarray, x: np.ndarray, focal: float, center: tuple[float, float],
+                 mask: np.ndarray | None = None) -> FitState:
+    """A first pose from a perspective-n-point solve of the neutral points base (L, 3) to pixels x (L, 2)."""
+    idx = np.arange(len(base)) if mask is None else np.flatnonzero(mask)
+    k = np.array([[focal, 0, center[0]], [0, focal, center[1]], [0, 0, 1]], np.float64)
+    ok, rvec, tvec = cv2.solvePnP(base[idx].astype(np.float64), x[idx].astype(np.float64), k, None,
+                                  flags=cv2.SOLVEPNP_EPNP)
+    if ok:
+        ok, rvec, tvec = cv2.solvePnP(base[idx].astype(np.float64), x[idx].astype(np.float64), k, None,
+                                      rvec, tvec, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok or tvec[2, 0] <= 0:
+        # Fall back to a frontal head at the depth that matches the landmarks' spread.
+        spread_px = float(np.ptp(x[idx], axis=0).max())
+        spread_m = float(np.ptp(base[idx], axis=0)[:2].max())
+        depth = focal * spread_m / max(spread_px, 1.0)
+        c = x[idx].mean(0)
+        t = np.array([(c[0] - center[0]) * depth / focal, -(c[1] - center[1]) * depth / focal, -depth])
+        return FitState(np.eye(3), t, np.zeros(0))
+    r_cv = cv2.Rodrigues(rvec)[0]
+    return FitState(_CV_FLIP @ r_cv, _CV_FLIP @ tvec[:, 0], np.zeros(0))
+
+
+def with_weights(st: FitState, n_exp: int) -> FitState:
+    return replace(st, weights=np.zeros(n_exp)) if len(st.weights) != n_exp else st

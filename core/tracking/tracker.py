@@ -1,0 +1,192 @@
+"""Fitting a whole clip: focal and identity on keyframes, then pose and weights frame by frame, then gaze,
+smoothing and neutral calibration. Input is the landmark arrays of a clip (small), never its frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..facemodel.model import FaceModel
+from ..render.camera import matrix_to_euler
+from .gaze import eye_model, gaze_from_iris, gaze_to_eye_look
+from .keyframes import estimate_focal, fit_keyframes, select_keyframes
+from .layout import PointLayout, interocular
+from .smoothing import neutral_calibrate, smooth
+from .solver import FitState, FrameSolver, SolverSettings, initial_pose
+
+# name -> (keyframes, iterations per frame, J^T J every iteration, field-of-view grid in degrees)
+QUALITY = {
+    "fast": (6, 2, False, (25.0, 40.0, 60.0)),
+    "balanced": (12, 3, False, (20.0, 30.0, 40.0, 50.0, 60.0, 75.0)),
+    "accurate": (20, 5, True, (20.0, 30.0, 40.0, 50.0, 60.0, 75.0)),
+}
+# A fit whose RMS error exceeds this fraction of the inter-ocular distance is a lost face.
+LOST_RMS_IOD = 0.12
+
+
+class TrackingError(ValueError):
+    """The landmarks cannot be fitted (no face anywhere, wrong shapes); the message is for the user."""
+
+
+@dataclass(frozen=True)
+class TrackingOptions:
+    quality: str = "balanced"
+    smoothing: float = 0.5  # 0 = raw fits; see core.tracking.smoothing
+    neutral_frame: int | None = None  # index into the clip's frames (not the source video)
+    focal: float | None = None  # pixels; None = estimate from the keyframes
+    settings: SolverSettings = field(default_factory=SolverSettings)
+    identity_prior: float = 30.0
+
+
+@dataclass
+class TrackResult:
+    """Per-frame fit of a clip (N frames)."""
+
+    names: tuple[str, ...]
+    weights: np.ndarray  # (N, E) in [0, 1], smoothed and calibrated as asked
+    raw_weights: np.ndarray  # (N, E) straight from the fit
+    rotation: np.ndarray  # (N, 3) XYZ Euler degrees
+    translation: np.ndarray  # (N, 3) metres
+    tracked: np.ndarray  # (N,) bool
+    confidence: np.ndarray  # (N,) 0..1
+    rms: np.ndarray  # (N,) pixels, NaN where untracked
+    gaze: np.ndarray | None  # (N, 2, 2) degrees, None where the layout has no iris points
+    identity: np.ndarray  # (K,)
+    focal: float
+    keyframes: np.ndarray  # indices of the frames used for identity and focal
+    rotation_matrices: np.ndarray = field(repr=False, default=None)  # (N, 3, 3), smoothed
+
+
+def _hold(values: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """Each bad frame takes the last good frame's value (the first good one's before any)."""
+    idx = np.where(good, np.arange(len(good)), -1)
+    idx = np.maximum.accumulate(idx)
+    first = int(np.argmax(good))
+    idx[idx < 0] = first
+    return values[idx]
+
+
+def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int], layout: PointLayout,
+               face_model: FaceModel, timestamps: np.ndarray | None = None,
+               detector_confidence: np.ndarray | None = None, options: TrackingOptions | None = None,
+               job=None) -> TrackResult:
+    """Fit the model to a clip's landmarks.
+
+    points: (N, L, 2) pixels (anything where not valid); valid (N,) bool: the detector found the face;
+    image_size (width, height); timestamps (N,) seconds (default 30 fps); detector_confidence (N,) 0..1.
+    job: a core.job.Job (stages "identity" and "fitting"), or None.
+    """
+    options = options or TrackingOptions()
+    if options.quality not in QUALITY:
+        raise TrackingError(f"unknown quality {options.quality!r}; choose one of {', '.join(QUALITY)}")
+    n_keys, iterations, exact, fovs = QUALITY[options.quality]
+    points = np.asarray(points, np.float64)
+    valid = np.asarray(valid, bool).copy()
+    n = len(points)
+    if points.ndim != 3 or points.shape[1:] != (layout.model.n_points, 2):
+        raise TrackingError(f"landmarks {points.shape} do not match the {layout.name} layout")
+    if not valid.any():
+        raise TrackingError(f"no face found in {n} frames")
+    valid &= np.isfinite(points).all((1, 2))
+    timestamps = np.arange(n) / 30.0 if timestamps is None else np.asarray(timestamps, np.float64)
+    det_conf = np.ones(n) if detector_confidence is None else np.asarray(detector_confidence, np.float64)
+    width, height = image_size
+    center = ((width - 1) / 2.0, (height - 1) / 2.0)
+    settings = options.settings
+    lm = layout.model
+    if job is not None:
+        job.step("identity", 0, 1)
+
+    # 1. focal and identity on keyframes
+    keys = select_keyframes(points, valid, n_keys)
+    if options.focal:
+        kf = fit_keyframes(lm, points[keys], options.focal, center, layout.weights, settings,
+                           identity_prior=options.identity_prior)
+    else:
+        kf = estimate_focal(lm, points[keys], width, height, layout.weights, settings, fovs=fovs,
+                            identity_prior=options.identity_prior)
+    if job is not None:
+        job.step("identity", 1, 1)
+
+    # 2. pose and weights, frame by frame, warm-started and anchored to the previous frame
+    solver = FrameSolver(lm, kf.identity, kf.focal, center, layout.weights, settings)
+    mask = layout.weights > 0
+    iod = interocular(points, layout)
+    n_exp = lm.n_expressions
+    weights = np.zeros((n, n_exp))
+    rot = np.tile(np.eye(3), (n, 1, 1))
+    trans = np.zeros((n, 3))
+    rms = np.full(n, np.nan)
+    tracked = np.zeros(n, bool)
+    prev: FitState | None = None
+    for i in range(n):
+        if job is not None and i % 16 == 0:
+            job.step("fitting", i, n)
+        if not valid[i]:
+            prev = None
+            continue
+        x = points[i]
+        if prev is None:
+            st = initial_pose(solver.base, x, kf.focal, center, mask)
+            st.weights = np.zeros(n_exp)
+            st, err = solver.solve(x, st, iterations=6, exact=True)
+        else:
+            st, err = solver.solve(x, prev, prev, iterations=iterations, exact=exact)
+            if err > LOST_RMS_IOD * iod[i]:  # a jump the warm start could not follow: start afresh
+                st = initial_pose(solver.base, x, kf.focal, center, mask)
+                st.weights = prev.weights.copy()
+                st, err = solver.solve(x, st, iterations=6, exact=True)
+        if not np.isfinite(err) or err > LOST_RMS_IOD * iod[i]:
+            prev = None
+            continue
+        weights[i], rot[i], trans[i], rms[i], tracked[i] = st.weights, st.rotation, st.translation, err, True
+        prev = st
+    if job is not None:
+        job.step("fitting", n, n)
+    if not tracked.any():
+        raise TrackingError(f"the face model could not be fitted to any of {n} frames")
+
+    # 3. gaze from the iris points, into the eyeLook weights
+    gaze = None
+    raw = weights.copy()
+    if layout.iris is not None:
+        eyes = eye_model(face_model, kf.identity)
+        gaze = np.zeros((n, 2, 2))
+        g = gaze_from_iris(points[tracked][:, list(layout.iris)], rot[tracked], trans[tracked], eyes, kf.focal,
+                           center)
+        gaze[tracked] = g
+
+    # 4. hold-over for untracked frames, smoothing per tracked run, neutral calibration
+    segments = np.cumsum(np.r_[0, tracked[1:] != tracked[:-1]])
+    euler = matrix_to_euler(rot)
+    euler = np.degrees(np.unwrap(np.radians(euler), axis=0))
+    s = options.smoothing
+    sm_weights = smooth(raw, timestamps, s, "weights", segments)
+    sm_euler = smooth(euler, timestamps, s, "rotation", segments)
+    sm_trans = smooth(trans, timestamps, s, "translation", segments)
+    if gaze is not None:
+        gaze = smooth(gaze, timestamps, s, "gaze", segments)
+        for k, value in gaze_to_eye_look(gaze, lm.names).items():
+            sm_weights[:, k] = np.where(tracked, value, sm_weights[:, k])
+    sm_weights = np.clip(sm_weights, 0.0, 1.0)
+    if options.neutral_frame is not None:
+        if not 0 <= options.neutral_frame < n:
+            raise TrackingError(f"neutral frame {options.neutral_frame} is outside the clip's {n} frames")
+        if not tracked[options.neutral_frame]:
+            raise TrackingError(f"neutral frame {options.neutral_frame} has no tracked face; pick another")
+        sm_weights = neutral_calibrate(sm_weights, sm_weights[options.neutral_frame])
+    sm_weights = _hold(sm_weights, tracked)
+    sm_euler = _hold(sm_euler, tracked)
+    sm_trans = _hold(sm_trans, tracked)
+    raw = _hold(raw, tracked)
+    if gaze is not None:
+        gaze = _hold(gaze, tracked)
+    rel = np.where(tracked, rms / np.maximum(iod, 1e-6), np.inf)
+    confidence = np.where(tracked, det_conf / (1.0 + (rel / 0.04) ** 2), 0.0)
+    from ..render.camera import euler_to_matrix
+
+    return TrackResult(
+        names=lm.names, weights=sm_weights.astype(np.float32), raw_weights=raw.astype(np.float32),
+        rotation=sm_euler, translation=sm_trans, tracked=tracked, confidence=confidence, rms=rms, gaze=gaze,
+        identity=kf.identity, focal=kf.focal, keyframes=keys, rotation_matrices=euler_to_matrix(sm_euler))

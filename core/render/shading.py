@@ -77,3 +77,69 @@ def render_face(
     mask = frags.triangle >= 0
     frags.triangle[mask] = keep[frags.triangle[mask]]
     return image, frags
+
+
+def eye_centres(model, vertices: np.ndarray) -> np.ndarray:
+    """(2, 3) eyeball rotation centres [left, right]: sphere fits to the eyeball meshes of vertices (V, 3)."""
+    out = []
+    for side in ("left", "right"):
+        a, b = model.submeshes[f"eyeball_{side}"]
+        p = np.asarray(vertices[a:b], np.float64)
+        lhs = np.c_[2 * p, np.ones(len(p))]
+        out.append(np.linalg.lstsq(lhs, (p**2).sum(1), rcond=None)[0][:3])
+    return np.array(out)
+
+
+def rotate_eyes(model, vertices: np.ndarray, gaze: np.ndarray, centres: np.ndarray | None = None) -> np.ndarray:
+    """Turn the eyeballs (incl. irises) of model-space vertices (V, 3) by gaze (2, 2) [left, right] x [yaw, pitch].
+
+    Degrees, as core.tracking.gaze: yaw about y (towards +x positive), pitch about x (down positive);
+    R = Ry(yaw) @ Rx(pitch) about each eyeball centre. The ICT eyeLook shapes move only the lids.
+    """
+    from .camera import euler_to_matrix
+
+    out = np.array(vertices, copy=True)
+    centres = eye_centres(model, vertices) if centres is None else centres
+    for eye, side in enumerate(("left", "right")):
+        yaw, pitch = np.asarray(gaze, np.float64)[eye]
+        rot = euler_to_matrix(np.array([pitch, yaw, 0.0]))  # Rz @ Ry @ Rx with z = 0
+        a, b = model.submeshes[f"eyeball_{side}"]
+        c = centres[eye]
+        out[a:b] = ((out[a:b] - c) @ rot.T + c).astype(out.dtype)
+    return out
+
+
+def to_uint8_bgr(image: np.ndarray) -> np.ndarray:
+    """A linear RGB float image (H, W, 3) -> uint8 BGR for OpenCV (clipped, rounded)."""
+    return np.round(np.clip(image[..., ::-1], 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def render_frame(
+    model,
+    identity: np.ndarray | None,
+    weights: np.ndarray | None,
+    rotation_deg: np.ndarray,
+    translation: np.ndarray,
+    camera: Camera,
+    albedo: np.ndarray,
+    sh: np.ndarray,
+    background: np.ndarray | tuple | None = None,
+    gaze: np.ndarray | None = None,
+    extra_expressions: np.ndarray | None = None,
+) -> np.ndarray:
+    """One still, uint8 BGR (H, W, 3): the ICT head with identity (100,), weights (53,), head pose
+    (v_cam = R @ v + t, XYZ Euler degrees, metres), atlas albedo (S, S, 3) RGB and SH (9, 3).
+
+    gaze (2, 2) turns the eyeballs (see rotate_eyes); extra_expressions (53, V, 3) adds per-shape deltas
+    (a subject's personal corrections) to the generic ones.
+    """
+    from .camera import transform
+
+    v = model.vertices(identity, weights).astype(np.float64)
+    if extra_expressions is not None and weights is not None:
+        v += np.tensordot(np.asarray(weights, np.float64), extra_expressions, axes=1)
+    if gaze is not None:
+        v = rotate_eyes(model, v, gaze)
+    v_cam = transform(v, np.asarray(rotation_deg, np.float64), np.asarray(translation, np.float64))
+    image, _ = render_face(model, camera, v_cam, albedo, sh, background)
+    return to_uint8_bgr(image)

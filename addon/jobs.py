@@ -199,8 +199,8 @@ def run_capture(request: CaptureRequest, job: Job):
 
     # core finds its face-model cache through this variable where an API takes no folder.
     os.environ["LIKENESS_CACHE_DIR"] = str(request.cache_dir)
-    values = {
-        "start": request.start, "end": None if request.end < 0 else request.end, "stride": request.stride,
+    values = {  # the panel's End is the last frame; the pipeline's stop is one past it
+        "start": request.start, "stop": None if request.end < 0 else request.end + 1, "stride": request.stride,
         "quality": request.quality, "backend": request.backend, "smoothing": request.smoothing,
         "neutral_frame": None if request.neutral_frame < 0 else request.neutral_frame,
         "personalize": request.personalize, "cache_dir": request.cache_dir,

@@ -118,8 +118,8 @@ def _synthetic_clip(tmp_path, frames=45):
         pytest.skip("core.pipeline or core.synth is not in this checkout yet")
     from likeness.core import synth
 
-    synth.generate(seed=11, frames=frames, size=(320, 320), personal=False, out_dir=tmp_path)
-    return next(tmp_path.glob("*.mp4"))
+    synth.generate(seed=11, frames=frames, size=(256, 256), personal=False, out_dir=tmp_path, albedo_size=256)
+    return tmp_path / "video.mp4"
 
 
 @pytest.mark.slow
@@ -152,3 +152,16 @@ def test_capture_operator_cancel_mid_run(addon, tmp_path):
     assert bpy.ops.likeness.capture_video() == {"CANCELLED"}  # a warning, not an error: no exception
     assert "cancelled" in bpy.context.scene.likeness_job.message
     assert counts() == before
+
+
+def test_unreadable_video_is_reported_and_nothing_built(addon, tmp_path):
+    if importlib.util.find_spec("likeness.core.pipeline") is None:
+        pytest.skip("core.pipeline is not in this checkout yet")
+    fake = tmp_path / "clip.mp4"
+    fake.write_text("not a video")
+    bpy.context.scene.likeness.video_path = str(fake)
+    before = counts()
+    with pytest.raises(RuntimeError, match="Capture failed: .*clip.mp4"):
+        bpy.ops.likeness.capture_video()
+    assert counts() == before
+    assert bpy.context.scene.likeness_job.message.startswith("Capture failed")

@@ -36,13 +36,18 @@ def _sphere_fit(p: np.ndarray) -> tuple[np.ndarray, float]:
     return s[:3], float(np.sqrt(s[3] + s[:3] @ s[:3]))
 
 
-def eye_model(face_model: FaceModel, identity: np.ndarray | None = None) -> EyeModel:
-    """The eyes of a person: sphere fits to the eyeball meshes; the iris centre is the front-most 3 percent."""
+def eye_model(face_model: FaceModel, identity: np.ndarray | None = None,
+              iris_points: np.ndarray | None = None) -> EyeModel:
+    """The eyes of a person: sphere fits to the eyeball meshes (their rotation centres).
+
+    iris_points (2, 3): where the detector's iris centres sit on the neutral model, [left, right] (the
+    landmark correspondence); default: the front-most 3 percent of each eyeball.
+    """
     centers, rest, radii = [], [], []
-    for side in ("left", "right"):
+    for e, side in enumerate(("left", "right")):
         v = face_model.vertices(identity, index=face_model.submesh(f"eyeball_{side}")).astype(np.float64)
         c, _ = _sphere_fit(v)
-        front = v[v[:, 2] >= np.percentile(v[:, 2], 97)].mean(0)
+        front = v[v[:, 2] >= np.percentile(v[:, 2], 97)].mean(0) if iris_points is None else iris_points[e]
         centers.append(c)
         rest.append((front - c) / np.linalg.norm(front - c))
         radii.append(np.linalg.norm(front - c))

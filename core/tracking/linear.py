@@ -54,8 +54,8 @@ class LandmarkModel:
         index = np.asarray(index)
         return cls(
             model.neutral[index].astype(np.float64),
-            model.identity[:n_identity, index].astype(np.float64),
-            model.expressions[:, index].astype(np.float64),
+            np.ascontiguousarray(model.identity[:n_identity, index], np.float64),
+            np.ascontiguousarray(model.expressions[:, index], np.float64),
             tuple(model.expression_names),
         )
 

@@ -188,14 +188,17 @@ class FrameSolver:
         return angle > self.refresh_degrees or np.abs(direction - self._hess_direction).max() > 0.03
 
     def solve(self, x: np.ndarray, init: FitState, prev: FitState | None = None, iterations: int | None = None,
-              exact: bool = False) -> tuple[FitState, float]:
+              exact: bool = False, hold: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[FitState, float]:
         """Fit to landmarks x (L, 2) pixels from init; prev (or None) anchors the temporal priors.
 
-        exact: form J^T J at every iteration (cold starts, keyframes). Returns the new state and the
-        weighted RMS landmark error in pixels at the returned state's last linearisation.
+        exact: form J^T J at every iteration (cold starts, keyframes). hold: (indices, values) of weights
+        fixed for this solve (e.g. eyeLook weights from the gaze). Returns the new state and the weighted
+        RMS landmark error in pixels at the returned state's last linearisation.
         """
         s = self.settings
         st = init.copy()
+        if hold is not None:
+            st.weights[hold[0]] = hold[1]
         n = 6 + self.lm.n_expressions
         lo = np.full(n, -np.inf)
         hi = np.full(n, np.inf)
@@ -228,6 +231,8 @@ class FrameSolver:
                 grad[3:6] += (2 * s.temporal_translation) * (st.translation - prev.translation)
             lo[6:] = -w
             hi[6:] = 1.0 - w
+            if hold is not None:
+                lo[6 + hold[0]] = hi[6 + hold[0]] = 0.0
             d = box_qp(hess, grad, lo, hi)
             st.rotation = rodrigues(d[:3]) @ st.rotation
             st.translation = st.translation + d[3:6]

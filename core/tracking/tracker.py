@@ -109,7 +109,10 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
     if job is not None:
         job.step("identity", 1, 1)
 
-    # 2. pose and weights, frame by frame, warm-started and anchored to the previous frame
+    # 2. pose and weights, frame by frame, warm-started and anchored to the previous frame. Where the
+    # layout has iris points, each frame's gaze (from the iris, at the warm-start pose) fixes the eyeLook
+    # weights during its solve, since those shapes move only the lids; the gaze is then re-read at the
+    # frame's own pose.
     solver = FrameSolver(lm, kf.identity, kf.focal, center, layout.weights, settings)
     mask = layout.weights > 0
     iod = interocular(points, layout)
@@ -119,6 +122,21 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
     trans = np.zeros((n, 3))
     rms = np.full(n, np.nan)
     tracked = np.zeros(n, bool)
+    gaze = np.zeros((n, 2, 2)) if layout.iris is not None else None
+    iris = list(layout.iris) if layout.iris is not None else []
+    eyes = eye_model(face_model, kf.identity, lm.base(kf.identity)[iris]) if gaze is not None else None
+    look = np.array(sorted(gaze_to_eye_look(np.zeros((1, 2, 2)), lm.names))) if gaze is not None else None
+
+    def read_gaze(i: int, st: FitState) -> np.ndarray:
+        return gaze_from_iris(points[i, iris][None], st.rotation[None], st.translation[None], eyes, kf.focal,
+                              center)[0]
+
+    def hold_for(g: np.ndarray):
+        if look is None:
+            return None
+        values = gaze_to_eye_look(g[None], lm.names)
+        return look, np.array([values[k][0] for k in look])
+
     prev: FitState | None = None
     for i in range(n):
         if job is not None and i % 16 == 0:
@@ -132,7 +150,8 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
             st.weights = np.zeros(n_exp)
             st, err = solver.solve(x, st, iterations=6, exact=True)
         else:
-            st, err = solver.solve(x, prev, prev, iterations=iterations, exact=exact)
+            hold = hold_for(read_gaze(i, prev)) if eyes is not None else None
+            st, err = solver.solve(x, prev, prev, iterations=iterations, exact=exact, hold=hold)
             if err > LOST_RMS_IOD * iod[i]:  # a jump the warm start could not follow: start afresh
                 st = initial_pose(solver.base, x, kf.focal, center, mask)
                 st.weights = prev.weights.copy()
@@ -140,22 +159,18 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
         if not np.isfinite(err) or err > LOST_RMS_IOD * iod[i]:
             prev = None
             continue
+        if eyes is not None:
+            gaze[i] = read_gaze(i, st)
         weights[i], rot[i], trans[i], rms[i], tracked[i] = st.weights, st.rotation, st.translation, err, True
         prev = st
     if job is not None:
         job.step("fitting", n, n)
     if not tracked.any():
         raise TrackingError(f"the face model could not be fitted to any of {n} frames")
-
-    # 3. gaze from the iris points, into the eyeLook weights
-    gaze = None
     raw = weights.copy()
-    if layout.iris is not None:
-        eyes = eye_model(face_model, kf.identity)
-        gaze = np.zeros((n, 2, 2))
-        g = gaze_from_iris(points[tracked][:, list(layout.iris)], rot[tracked], trans[tracked], eyes, kf.focal,
-                           center)
-        gaze[tracked] = g
+    if gaze is not None:
+        for k, value in gaze_to_eye_look(gaze, lm.names).items():
+            raw[:, k] = value
 
     # 4. hold-over for untracked frames, smoothing per tracked run, neutral calibration
     segments = np.cumsum(np.r_[0, tracked[1:] != tracked[:-1]])
@@ -168,7 +183,7 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
     if gaze is not None:
         gaze = smooth(gaze, timestamps, s, "gaze", segments)
         for k, value in gaze_to_eye_look(gaze, lm.names).items():
-            sm_weights[:, k] = np.where(tracked, value, sm_weights[:, k])
+            sm_weights[:, k] = value
     sm_weights = np.clip(sm_weights, 0.0, 1.0)
     if options.neutral_frame is not None:
         if not 0 <= options.neutral_frame < n:

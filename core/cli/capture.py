@@ -1,0 +1,75 @@
+"""`python -m core capture VIDEO -o OUT.npz`: track the face in a video into a Capture, with a progress bar."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from . import UserError
+
+
+def add_arguments(p):
+    p.add_argument("video", help="the video file (anything OpenCV's FFmpeg reads: mp4, mov, avi, mkv, webm)")
+    p.add_argument("-o", "--output", required=True, help="the Capture .npz to write (a .json lands beside it)")
+    p.add_argument("--start", type=int, default=0, help="first source frame (0-based)")
+    p.add_argument("--end", type=int, default=None, help="stop before this source frame")
+    p.add_argument("--stride", type=int, default=1, help="keep every n-th frame")
+    p.add_argument("--backend", choices=("mediapipe", "fan"), default="mediapipe", help="landmark detector")
+    p.add_argument("--quality", choices=("fast", "balanced", "accurate"), default="balanced")
+    p.add_argument("--smoothing", type=float, default=0.5, help="temporal smoothing strength, 0 = raw fits")
+    p.add_argument("--neutral-frame", type=int, default=None,
+                   help="source frame index of a neutral face: weights are made relative to it")
+    p.add_argument("--focal", type=float, default=None, help="focal length in pixels (default: estimated)")
+    p.add_argument("--no-lighting", action="store_true", help="skip the per-frame SH lighting fit")
+    p.add_argument("--csv", default=None, help="also write a Live Link Face CSV")
+    p.add_argument("--overlay", default=None, metavar="DIR", help="write PNG overlays of the fitted mesh here")
+    # --personalize (personalized blendshapes, core.modeling) is added here by the modeling stage.
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from ..job import Cancelled, Job
+    from ..pipeline import CaptureError, CaptureOptions, capture_video, write_overlays
+
+    options = CaptureOptions(start=args.start, stop=args.end, stride=args.stride, backend=args.backend,
+                             quality=args.quality, smoothing=args.smoothing, neutral_frame=args.neutral_frame,
+                             focal=args.focal, lighting=False if args.no_lighting else None,
+                             personalize=getattr(args, "personalize", False))
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=1000, file=sys.stderr, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}")
+
+    def on_progress(p):
+        if bar is None:
+            return
+        bar.set_description_str(p.stage)
+        bar.n = int(p.fraction * 1000)
+        if p.eta_seconds is not None:
+            bar.set_postfix_str(f"{p.done}/{p.total} eta {p.eta_seconds:.0f}s")
+        bar.refresh()
+
+    try:
+        capture = capture_video(args.video, options, Job(on_progress=on_progress))
+    except CaptureError as e:
+        raise UserError(str(e)) from e
+    except Cancelled as e:
+        raise UserError("cancelled") from e
+    finally:
+        if bar is not None:
+            bar.close()
+    out = capture.save(args.output)
+    print(f"{out}: {capture.n_frames} frames, {int(capture.tracked.sum())} tracked, "
+          f"{capture.fps:.2f} fps, focal {capture.focal:.0f} px")
+    if args.csv:
+        try:
+            from ..io.livelink import export_csv
+        except ImportError as e:
+            raise UserError("Live Link CSV export is not available in this build") from e
+        export_csv(capture, Path(args.csv))
+        print(f"{args.csv}: Live Link Face CSV")
+    if args.overlay:
+        written = write_overlays(args.video, capture, Path(args.overlay))
+        print(f"{args.overlay}: {len(written)} overlay PNGs")
+    return 0

@@ -1,0 +1,283 @@
+"""The one composition of the capture stages (video -> landmarks -> fit), used by the CLI, the add-on and batch jobs.
+
+Memory stays flat in clip length: frames are decoded, handed to the landmark backend and dropped; only
+small per-frame arrays (landmarks, a few numbers) are kept. Fitting runs after the landmark pass because
+identity and focal length come from keyframes spread over the whole clip; lighting, where asked for,
+decodes the clip a second time (decoding is ~20x cheaper than landmarks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .facemodel import load_face_model
+from .io.capture import Capture
+from .job import Job, quiet_job
+from .landmarks import LandmarkBackendError, get_backend
+from .tracking import QUALITY, TrackingError, TrackingOptions, layout_for, track_clip
+from .tracking.lighting import LightingSampler, fit_sh
+from .video import VideoError, open_video
+
+
+class CaptureError(RuntimeError):
+    """Capture cannot go on (unreadable video, no face, bad options); the message is for the user."""
+
+
+@dataclass
+class CaptureOptions:
+    """What to capture and how. start/stop: source frame range [start, stop); stride: keep every n-th frame."""
+
+    start: int = 0
+    stop: int | None = None
+    stride: int = 1
+    backend: str = "mediapipe"  # or "fan"
+    quality: str = "balanced"  # fast | balanced | accurate (core.tracking.QUALITY)
+    smoothing: float = 0.5  # 0 = raw fits
+    neutral_frame: int | None = None  # source video frame index of a neutral face; weights made relative
+    focal: float | None = None  # pixels; None = estimated
+    lighting: bool | None = None  # per-frame SH lighting; None = on except for the fast preset
+    face_index: int = 0  # which face when several: 0 = the largest
+    keep_landmarks: bool = True  # store the detector points in the Capture
+    # Personalized blendshapes (core.modeling) after tracking; the modeling stage hooks in below.
+    personalize: bool = False
+    backend_options: dict = field(default_factory=dict)
+
+    def stages(self) -> dict[str, float]:
+        """Job stages and their share of the time (for the progress bar and ETA)."""
+        stages = {"landmarks": 0.85, "identity": 0.03, "fitting": 0.07}
+        if self.wants_lighting():
+            stages["lighting"] = 0.05
+        return stages
+
+    def wants_lighting(self) -> bool:
+        return self.quality != "fast" if self.lighting is None else bool(self.lighting)
+
+
+def _versions() -> dict[str, str]:
+    out = {"likeness": __version__, "python": platform.python_version(), "numpy": np.__version__}
+    try:
+        import cv2
+
+        out["opencv"] = cv2.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from importlib.metadata import version
+
+        out["mediapipe"] = version("mediapipe")
+    except Exception:  # pragma: no cover - not installed
+        pass
+    return out
+
+
+def _check_options(options: CaptureOptions) -> None:
+    if options.quality not in QUALITY:
+        raise CaptureError(f"unknown quality {options.quality!r}; choose one of {', '.join(QUALITY)}")
+    if options.smoothing < 0:
+        raise CaptureError(f"smoothing must be 0 or more, got {options.smoothing}")
+    if options.focal is not None and options.focal <= 0:
+        raise CaptureError(f"focal length must be positive, got {options.focal}")
+
+
+def capture_video(video_path: str | os.PathLike, options: CaptureOptions | None = None,
+                  job: Job | None = None) -> Capture:
+    """Track the face in a video into a Capture.
+
+    Raises CaptureError (a message for the user) for an unreadable video, a clip without a face or bad
+    options, and core.job.Cancelled when the job is cancelled. Frames where the face is missing are kept,
+    flagged tracked=False, with the last good frame's values.
+    """
+    options = options or CaptureOptions()
+    job = job or quiet_job()
+    _check_options(options)
+    job.weights = options.stages()
+    timing = {"decode_wait_s": 0.0, "landmarks_s": 0.0, "fitting_s": 0.0, "lighting_s": 0.0}
+    try:
+        reader = open_video(video_path, options.start, options.stop, options.stride)
+    except VideoError as e:
+        raise CaptureError(str(e)) from e
+    try:
+        backend = get_backend(options.backend, face_index=options.face_index, **options.backend_options)
+    except (LandmarkBackendError, TypeError) as e:
+        raise CaptureError(f"landmark backend {options.backend!r} cannot run: {e}") from e
+
+    # 1. landmarks, streamed: the reader decodes ahead on its own thread; we keep only small arrays.
+    indices, stamps, points, conf = [], [], [], []
+    n_points = backend.n_points
+    missing = np.full((n_points, 2), np.nan, np.float32)
+
+    def frames():
+        it = iter(reader)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                frame = next(it)
+            except StopIteration:
+                return
+            except VideoError as e:
+                raise CaptureError(str(e)) from e
+            timing["decode_wait_s"] += time.perf_counter() - t0
+            indices.append(frame.index)
+            stamps.append(frame.timestamp_s)
+            yield frame
+
+    t_start = time.perf_counter()
+    try:
+        with backend if hasattr(backend, "__enter__") else contextlib.nullcontext(backend):
+            for found in backend.track(frames(), job=job, total=max(reader.frame_count, 1)):
+                if found is None:
+                    points.append(missing)
+                    conf.append(0.0)
+                else:
+                    points.append(np.asarray(found.points, np.float32))
+                    conf.append(float(found.confidence))
+    except LandmarkBackendError as e:
+        raise CaptureError(f"landmark backend {options.backend!r} failed: {e}") from e
+    timing["landmarks_s"] = time.perf_counter() - t_start - timing["decode_wait_s"]
+    n = len(points)
+    if n == 0:
+        raise CaptureError(f"{video_path}: no frames in the range start={options.start} stop={options.stop}")
+    points_arr = np.stack(points)
+    valid = np.isfinite(points_arr[:, 0, 0])
+    if not valid.any():
+        raise CaptureError(f"no face found in {n} frame{'s' if n != 1 else ''} of {video_path}")
+
+    # 2. fit
+    neutral = None
+    frame_indices = np.asarray(indices)
+    if options.neutral_frame is not None:
+        hits = np.flatnonzero(frame_indices == options.neutral_frame)
+        if not len(hits):
+            raise CaptureError(f"neutral frame {options.neutral_frame} is not among the captured frames "
+                               f"({frame_indices[0]}..{frame_indices[-1]} every {options.stride})")
+        neutral = int(hits[0])
+    t0 = time.perf_counter()
+    model = load_face_model()
+    layout = layout_for(n_points, model)
+    tracking = TrackingOptions(quality=options.quality, smoothing=options.smoothing, neutral_frame=neutral,
+                               focal=options.focal)
+    try:
+        result = track_clip(points_arr, valid, (reader.width, reader.height), layout, model,
+                            timestamps=np.asarray(stamps), detector_confidence=np.asarray(conf),
+                            options=tracking, job=job)
+    except TrackingError as e:
+        raise CaptureError(str(e)) from e
+    timing["fitting_s"] = time.perf_counter() - t0
+
+    # 3. lighting: a second decode pass, colours at visible face vertices
+    lighting = None
+    if options.wants_lighting():
+        t0 = time.perf_counter()
+        lighting = _fit_lighting(reader, result, model, job)
+        timing["lighting_s"] = time.perf_counter() - t0
+
+    metadata = {
+        "source_video": str(Path(video_path)),
+        "frame_range": [options.start, options.stop, options.stride],
+        "source_fps": reader.fps,
+        "backend": options.backend,
+        "layout": layout.name,
+        "versions": _versions(),
+        "options": asdict(options),
+        "keyframes": frame_indices[result.keyframes].tolist(),
+        "tracked_fraction": float(result.tracked.mean()),
+        "timing": timing,
+    }
+    capture = Capture(
+        names=result.names, weights=result.weights, tracked=result.tracked, rotation=result.rotation,
+        translation=result.translation, timestamps=np.asarray(stamps, np.float64),
+        fps=reader.fps / options.stride, image_size=(reader.width, reader.height), focal=result.focal,
+        identity=result.identity, gaze=None if result.gaze is None else result.gaze.astype(np.float32),
+        lighting=lighting, confidence=result.confidence.astype(np.float32),
+        landmarks=points_arr if options.keep_landmarks else None, frame_indices=frame_indices,
+        metadata=metadata)
+    if options.personalize:
+        # The modeling stage (core.modeling) builds a PersonalModel from the video and this capture here;
+        # it is not part of this build yet.
+        raise CaptureError("personalized blendshapes are not available in this build yet")
+    return capture
+
+
+def _fit_lighting(reader, result, model, job: Job) -> np.ndarray:
+    """(N, 9, 3) SH coefficients per captured frame (held from the last good frame where none)."""
+    sampler = LightingSampler.build(model, result.identity)
+    n = len(result.weights)
+    out = np.full((n, 9, 3), np.nan)
+    try:
+        for i, frame in enumerate(reader):
+            if i >= n:
+                break
+            if i % 16 == 0:
+                job.step("lighting", i, n)
+            if result.tracked[i]:
+                out[i] = fit_sh(frame.image, sampler, result.raw_weights[i], result.rotation_matrices[i],
+                                result.translation[i], result.focal)
+    except VideoError as e:
+        raise CaptureError(str(e)) from e
+    job.step("lighting", n, n)
+    good = np.isfinite(out).all((1, 2))
+    if not good.any():
+        return np.zeros((n, 9, 3), np.float32)
+    idx = np.maximum.accumulate(np.where(good, np.arange(n), -1))
+    idx[idx < 0] = int(np.argmax(good))
+    return out[idx].astype(np.float32)
+
+
+def fitted_vertices(capture: Capture, model, frame: int, index: np.ndarray | None = None) -> np.ndarray:
+    """(V, 3) camera-space vertices of the fitted head at capture frame `frame` (optionally a vertex subset)."""
+    from .render.camera import transform
+
+    v = model.vertices(capture.identity, capture.weights[frame], index).astype(np.float64)
+    return transform(v, capture.rotation[frame], capture.translation[frame])
+
+
+def write_overlays(video_path: str | os.PathLike, capture: Capture, out_dir: str | os.PathLike, count: int = 6,
+                   frames: list[int] | None = None) -> list[Path]:
+    """PNG overlays of the fitted face mesh (green) and the detector's points (red) on `count` tracked frames.
+
+    frames: capture frame numbers to draw (default: evenly spread tracked frames). Returns the paths.
+    """
+    import cv2
+
+    from .render.camera import Camera
+    from .render.overlay import draw_mesh_overlay, draw_points
+
+    model = load_face_model()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if frames is None:
+        good = np.flatnonzero(capture.tracked)
+        frames = good[np.linspace(0, len(good) - 1, min(count, len(good))).round().astype(int)].tolist()
+    stop = model.submeshes["narrow_face"][1]
+    tris = model.triangles[(model.triangles < stop).all(1)]
+    camera = Camera(capture.image_size[0], capture.image_size[1], capture.focal)
+    written = []
+    stem = Path(video_path).stem
+    for f in frames:
+        source = int(capture.frame_indices[f])
+        try:
+            image = next(iter(open_video(video_path, source, source + 1, prefetch=0))).image
+        except (VideoError, StopIteration) as e:
+            raise CaptureError(f"cannot read frame {source} of {video_path} for the overlay") from e
+        p2 = camera.project(fitted_vertices(capture, model, f, np.arange(stop)))
+        a, b, c = p2[tris[:, 0]], p2[tris[:, 1]], p2[tris[:, 2]]
+        # Front faces of the outward-wound mesh turn clockwise in pixel coordinates (y down): keep those.
+        front = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1]) < 0
+        img = draw_mesh_overlay(image, p2, tris[front], color=(0, 255, 0), alpha=0.4, front_only=False)
+        if capture.landmarks is not None:
+            radius = max(1, round(min(capture.image_size) / 400))
+            img = draw_points(img, capture.landmarks[f], color=(0, 0, 255), radius=radius)
+        label = f"frame {source}  {'tracked' if capture.tracked[f] else 'LOST'}  conf {capture.confidence[f]:.2f}"
+        cv2.putText(img, label, (10, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
+        path = out_dir / f"{stem}_{source:06d}.png"
+        cv2.imwrite(str(path), img)
+        written.append(path)
+    return written

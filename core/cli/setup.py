@@ -27,4 +27,24 @@ def run(args) -> int:
     size = sum(f.stat().st_size for f in folder.iterdir()) / 1e6
     print(f"face model: {folder} ({size:.0f} MB, {model.n_vertices} vertices, {model.n_expressions} "
           f"expressions, {model.n_identities} identities); set-up {t1 - t0:.1f} s, load {1000 * (t2 - t1):.0f} ms")
+    _landmark_correspondence(args, model)
     return 0
+
+
+def _landmark_correspondence(args, model) -> None:
+    """MediaPipe-478 -> ICT surface points, fitted once per face model (about a minute)."""
+    from ..facemodel import FaceModelSourceError
+    from ..facemodel.correspondence import correspondence_path, load_correspondence
+
+    try:
+        corr = load_correspondence(args.cache_dir)
+        if corr.model_sha256 == model.source_sha256:
+            print(f"landmark correspondence: {correspondence_path(args.cache_dir)} ({corr.method})")
+            return
+    except FaceModelSourceError:
+        pass
+    from ..synth.correspondence_fit import build_correspondence
+
+    print("landmark correspondence: fitting to MediaPipe on synthetic renders (about a minute)...", flush=True)
+    corr = build_correspondence(args.cache_dir, model=model)
+    print(f"landmark correspondence: {correspondence_path(args.cache_dir)} ({corr.method})")

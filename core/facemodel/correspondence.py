@@ -98,6 +98,14 @@ def load_correspondence(cache_dir: Path | None = None) -> Correspondence:
     return _LOADED[path]
 
 
+def save_correspondence(corr: Correspondence, cache_dir: Path | None = None) -> Path:
+    """Write it as the current face model's correspondence (what load_correspondence returns from now on)."""
+    path = correspondence_path(cache_dir)
+    corr.save(path)
+    _LOADED.pop(path, None)
+    return path
+
+
 # ---------------------------------------------------------------------------------------------- geometry
 
 

@@ -96,27 +96,37 @@ def _smooth_noise(rng, points: np.ndarray, count: int, sigma: tuple[float, float
     return map_coordinates(grid, coords, order=1, mode="nearest")
 
 
-def _polyline_distance(p: np.ndarray, line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distance from points p (N, 2) to a polyline (K, 2) and the arc-length fraction of the nearest point."""
+def _polyline_distance(p: np.ndarray, line: np.ndarray, reach: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from points p (N, 2) to a polyline (K, 2) and the arc-length fraction of the nearest point.
+
+    Points farther than `reach` from the line's bounding box get distance inf (skipped: cheaper).
+    """
     best = np.full(len(p), np.inf)
     frac = np.zeros(len(p))
+    lo, hi = line.min(0) - reach, line.max(0) + reach
+    near = np.flatnonzero(np.all((p >= lo) & (p <= hi), axis=1))
+    q = p[near]
     seg_len = np.linalg.norm(np.diff(line, axis=0), axis=1)
     total = seg_len.sum()
     start = 0.0
+    qbest = np.full(len(q), np.inf)
+    qfrac = np.zeros(len(q))
     for a, b, length in zip(line[:-1], line[1:], seg_len):
         ab = b - a
-        t = np.clip(((p - a) @ ab) / max(ab @ ab, 1e-12), 0, 1)
-        d = np.linalg.norm(p - (a + t[:, None] * ab), axis=1)
-        closer = d < best
-        best[closer] = d[closer]
-        frac[closer] = (start + t[closer] * length) / total
+        t = np.clip(((q - a) @ ab) / max(ab @ ab, 1e-12), 0, 1)
+        d = np.hypot(q[:, 0] - a[0] - t * ab[0], q[:, 1] - a[1] - t * ab[1])
+        closer = d < qbest
+        qbest[closer] = d[closer]
+        qfrac[closer] = (start + t[closer] * length) / total
         start += length
+    best[near] = qbest
+    frac[near] = qfrac
     return best, frac
 
 
 def _inside_polygon(p: np.ndarray, poly: np.ndarray) -> np.ndarray:
     """Signed distance to a closed polygon (K, 2) for points (N, 2): > 0 inside (metres)."""
-    d, _ = _polyline_distance(p, np.concatenate([poly, poly[:1]]))
+    d, _ = _polyline_distance(p, np.concatenate([poly, poly[:1]]), 0.01)
     inside = np.zeros(len(p), bool)
     for a, b in zip(poly, np.roll(poly, -1, axis=0)):  # even-odd crossing rule
         crosses = (a[1] > p[:, 1]) != (b[1] > p[:, 1])
@@ -150,7 +160,7 @@ def procedural_albedo(model, rng: np.random.Generator, size: int = 1024) -> np.n
     for idx, s in ((30, 0.015), (2, 0.03), (14, 0.03)):
         warm += np.exp(-((p - lm[idx] * [0.75, 1, 1] - [0, 0, 0.01 if idx != 30 else 0]) ** 2).sum(1) / (2 * s * s))
     colour = skin[None] * (1 + 0.07 * low[:, None])
-    colour *= 1 + (0.05 * red + 0.10 * warm)[:, None] * np.array([0.6, -0.4, -0.4])
+    colour *= 1 + (0.05 * red + 0.06 * warm)[:, None] * np.array([0.6, -0.4, -0.4])
     # Stubble / scalp darkening towards the top and back of the head for some subjects.
     if rng.uniform() < 0.7:
         scalp = np.clip((p[:, 1] - (lm[19, 1] + 0.045 + 0.02 * rng.uniform())) / 0.02, 0, 1)
@@ -165,7 +175,7 @@ def procedural_albedo(model, rng: np.random.Generator, size: int = 1024) -> np.n
     brow_strength = rng.uniform(0.55, 0.85)
     for line in (lm[17:22, :2], lm[22:27, :2][::-1]):
         # both run from the temple (fraction 0) to the nose (fraction 1)
-        d, frac = _polyline_distance(fp, line - [0, 0.002])
+        d, frac = _polyline_distance(fp, line - [0, 0.002], 0.01)
         half = 0.0022 + 0.0030 * frac
         soft = np.clip((half - d) / 0.0012 + 0.5, 0, 1)
         strands = 0.75 + 0.25 * rng.uniform(size=len(d))
@@ -174,16 +184,16 @@ def procedural_albedo(model, rng: np.random.Generator, size: int = 1024) -> np.n
 
     # Lash line: a dark band along the upper lids (the lash cards themselves are not rendered).
     for line in (lm[36:40, :2], lm[42:46, :2]):
-        d, frac = _polyline_distance(fp, line + [0, 0.0006])
+        d, frac = _polyline_distance(fp, line + [0, 0.0006], 0.005)
         a = (0.75 * np.clip((0.0012 - d) / 0.0006 + 0.5, 0, 1))[:, None]
         fcol = fcol * (1 - a) + np.array([0.05, 0.035, 0.03]) * a
     for line in (lm[[39, 40, 41, 36], :2], lm[[45, 46, 47, 42], :2]):
-        d, _ = _polyline_distance(fp, line)
+        d, _ = _polyline_distance(fp, line, 0.005)
         a = (0.3 * np.clip((0.0008 - d) / 0.0005 + 0.5, 0, 1))[:, None]
         fcol = fcol * (1 - a) + np.array([0.15, 0.08, 0.07]) * a
 
     # Lips: inside the outer lip contour, redder and darker; the inner rim (mouth corners) a bit darker still.
-    lip_colour = skin * np.array([0.92, 0.55, 0.55]) * rng.uniform(0.8, 1.0) + np.array([0.08, 0.0, 0.02])
+    lip_colour = skin * np.array([0.86, 0.66, 0.68]) * rng.uniform(0.8, 0.95) + np.array([0.04, 0.0, 0.01])
     inside = _inside_polygon(fp, lm[48:60, :2])
     a = np.clip(inside / 0.0012 + 0.5, 0, 1)[:, None]
     fcol = fcol * (1 - a) + lip_colour * a
@@ -198,9 +208,10 @@ def procedural_albedo(model, rng: np.random.Generator, size: int = 1024) -> np.n
     # Mouth interior, gums/tongue, teeth, eye sockets.
     albedo[g.part["mouth_socket"]] = np.array([0.16, 0.05, 0.05])
     gums = g.part["gums"]
-    albedo[gums] = np.array([0.55, 0.22, 0.22]) * (1 + 0.1 * rng.normal(size=(gums.sum(), 1)) * 0.3)
+    albedo[gums] = np.array([0.45, 0.18, 0.18]) * (1 + 0.03 * rng.normal(size=(gums.sum(), 1)))
     teeth = g.part["teeth"]
-    tint = np.array([0.88, 0.84, 0.74]) * rng.uniform(0.85, 1.0)
+    # Teeth and eye whites are darker than their paint colour in photos (the renderer has no occlusion).
+    tint = np.array([0.78, 0.74, 0.64]) * rng.uniform(0.8, 0.95)
     albedo[teeth] = tint
     albedo[g.part["eye_socket"]] = np.array([0.55, 0.28, 0.26])
 
@@ -222,7 +233,7 @@ def _paint_eyes(albedo: np.ndarray, g: TexelGeometry, rng) -> None:
     r = np.hypot(u, v)
     theta = np.arctan2(v, u)
     iris_colour = IRIS_COLOURS[rng.integers(len(IRIS_COLOURS))] * rng.uniform(0.8, 1.2)
-    sclera = np.array([0.86, 0.83, 0.80]) * rng.uniform(0.9, 1.0)
+    sclera = np.array([0.80, 0.76, 0.73]) * rng.uniform(0.85, 0.95)
     # Sclera: a little redder and darker towards the back.
     s = np.clip((r - 0.12) / 0.3, 0, 1)[..., None]
     col = sclera * (1 - 0.25 * s) + np.array([0.05, -0.02, -0.02]) * s

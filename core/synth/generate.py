@@ -12,7 +12,7 @@ from ..job import Job, quiet_job
 from ..render.camera import Camera, transform
 from ..render.sh import SH_C0, sh_basis
 from ..render.shading import eye_centres, render_face, rotate_eyes
-from .albedo import procedural_albedo
+from .albedo import procedural_albedo, texel_geometry
 from .motion import expression_curves, head_motion
 from .personal import dynamic_albedo, personal_expressions
 
@@ -116,7 +116,7 @@ def generate(
     rotation, drift = head_motion(rng["head"], frames, fps)
     fov = rng["camera"].uniform(40, 60)
     camera = Camera.from_fov(width, height, fov)
-    fill = rng["camera"].uniform(0.4, 0.6)
+    fill = rng["camera"].uniform(0.38, 0.55)
     distance = camera.focal * FACE_HEIGHT / (fill * height)
     # Keep the face inside the frame: sideways drift scaled to the visible half-width at that distance.
     half_w = 0.5 * width / camera.focal * distance
@@ -124,6 +124,13 @@ def generate(
     offset = np.array([rng["camera"].uniform(-0.15, 0.15) * half_w, rng["camera"].uniform(-0.1, 0.1) * half_h, 0])
     translation = np.array([0.0, 0.0, -distance]) + offset + drift * [half_w / 0.1, half_h / 0.1, distance / 0.6]
     lighting = random_lighting(rng["light"], frames, fps)
+    # Exposure, as a camera would set it: frontal skin lands at a mid level (dark skin a little darker),
+    # so eye whites and teeth stay below clipping.
+    skin = albedo[texel_geometry(model, albedo.shape[0]).part["face"]].mean(0)
+    luma = np.array([0.299, 0.587, 0.114])
+    frontal = float(luma @ (sh_basis(np.array([0.0, 0.0, 1.0])) @ lighting.mean(0)))
+    desired = np.clip(rng["light"].uniform(0.45, 0.62) / max(float(luma @ skin), 1e-3), 0.75, 1.4)
+    lighting *= desired / max(frontal, 1e-3)
     background = random_background(rng["background"], width, height)
     noise_sigma = rng["noise"].uniform(1.0, 3.0) / 255
     blur_sigma = rng["noise"].uniform(0.4, 0.7)
@@ -131,9 +138,15 @@ def generate(
     base = model.identity_shape(identity).astype(np.float32)
     shapes = (model.expressions + extra).reshape(len(names), -1)  # (53, V*3) generic + personal
     centres = eye_centres(model, base)
-    support = np.flatnonzero(np.abs(dyn).reshape(len(dyn), -1, 3).max(axis=(0, 2)) > 0) if len(dyn) else None
+    # Expression-dependent albedo touches few texels: keep their static colour and deltas, and update
+    # only those texels of one working copy per frame.
+    frame_albedo = albedo.copy()
+    flat_albedo = frame_albedo.reshape(-1, 3)
     dyn_idx = [names.index(n) for n in dyn_names]
-    dyn_flat = dyn.reshape(len(dyn), -1, 3)[:, support] if len(dyn) else None
+    if len(dyn):
+        support = np.flatnonzero(np.any(dyn.reshape(len(dyn), -1) != 0, axis=0).reshape(-1, 3).any(1))
+        dyn_flat = np.ascontiguousarray(dyn.reshape(len(dyn), -1, 3)[:, support])
+        static_support = albedo.reshape(-1, 3)[support]
 
     correspondence = _mediapipe_correspondence()
     lm68 = np.zeros((frames, 68, 2), np.float32)
@@ -150,16 +163,18 @@ def generate(
             v = base + (weights[i] @ shapes).reshape(-1, 3)
             v = rotate_eyes(model, v, gaze[i], centres)
             v_cam = transform(v.astype(np.float64), rotation[i], translation[i])
-            frame_albedo = albedo
-            if dyn_flat is not None:
-                frame_albedo = albedo.copy()
-                flat = frame_albedo.reshape(-1, 3)
-                flat[support] += np.tensordot(weights[i, dyn_idx], dyn_flat, axes=1)
-                np.clip(flat[support], 0, 1, out=flat[support])
+            if len(dyn):
+                acc = static_support.copy()
+                for k, j in enumerate(dyn_idx):
+                    if weights[i, j] > 1e-4:
+                        acc += weights[i, j] * dyn_flat[k]
+                flat_albedo[support] = np.clip(acc, 0, 1)
             image, frags = render_face(model, camera, v_cam, frame_albedo, lighting[i], background)
             image = cv2.GaussianBlur(image, (0, 0), blur_sigma)
-            image += rng["noise"].normal(0, noise_sigma, image.shape).astype(np.float32)
-            writer.write(np.round(np.clip(image[..., ::-1], 0, 1) * 255).astype(np.uint8))
+            image += noise_sigma * rng["noise"].standard_normal(image.shape, dtype=np.float32)
+            image *= 255
+            np.clip(image, 0, 255, out=image)
+            writer.write(np.round(image[..., ::-1]).astype(np.uint8))
 
             pts = camera.project(v_cam[model.landmarks68])
             lm68[i] = pts

@@ -79,14 +79,14 @@ def expression_curves(rng: np.random.Generator, frames: int, fps: float,
         w.add("eyeBlink_L", env * (0.15 if wink < 0.05 else 1.0))
         w.add("eyeBlink_R", env * (0.15 if 0.05 <= wink < 0.1 else 1.0))
 
-    # Speech: on/off stretches with syllables at 3-6 Hz driving the jaw and varied mouth shapes.
+    # Speech: on/off stretches with syllables at 2.5-5 Hz driving the jaw and varied mouth shapes.
     for start in _events(rng, duration, 1 / 3.0, 0.5):
         length = rng.uniform(1.0, 3.5)
         env = _bump(t, start, 0.15, length, 0.2)
-        rate = rng.uniform(3.0, 6.0)
+        rate = rng.uniform(2.5, 5.0)
         phase = rng.uniform(0, 2 * np.pi)
         syll = 0.5 - 0.5 * np.cos(2 * np.pi * rate * t + phase + 0.8 * smooth_signal(rng, t, 0.5, 2.0))
-        loud = rng.uniform(0.15, 0.45) * (0.7 + 0.3 * smooth_signal(rng, t, 0.3, 1.5))
+        loud = rng.uniform(0.12, 0.4) * (0.7 + 0.3 * smooth_signal(rng, t, 0.3, 1.5))
         w.add("jawOpen", env * loud * syll)
         for name, amount in (("mouthFunnel", 0.4), ("mouthPucker", 0.5), ("mouthLowerDown_L", 0.4),
                              ("mouthLowerDown_R", 0.4), ("mouthUpperUp_L", 0.3), ("mouthUpperUp_R", 0.3),

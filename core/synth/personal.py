@@ -13,11 +13,17 @@ DYNAMIC_ALBEDO_NAMES = (
 )
 
 
+# The face region: the face and the inner meshes joined to it (sockets) or moving with it (teeth, tongue),
+# so that deltas reaching the lips or lids carry on smoothly inside instead of tearing at the seams.
+FACE_REGION = ("face", "mouth_socket", "eye_socket_left", "eye_socket_right", "gums_and_tongue", "teeth")
+
+
 def _face_weight(model) -> np.ndarray:
-    """(V,) 1 on the face sub-mesh, 0 elsewhere (personal deltas stay on the face)."""
+    """(V,) 1 in the face region, 0 elsewhere (back of the head, neck, eyeballs, transparent cards)."""
     w = np.zeros(model.n_vertices)
-    a, b = model.submeshes["face"]
-    w[a:b] = 1.0
+    for name in FACE_REGION:
+        a, b = model.submeshes[name]
+        w[a:b] = 1.0
     return w
 
 
@@ -30,7 +36,8 @@ def personal_expressions(model, rng: np.random.Generator) -> np.ndarray:
 
     Always: an asymmetric extra pull on one smile corner, a different jaw path for jawOpen (sideways and
     forward), a changed brow-raise shape. Plus a few random smooth corrections on other shapes, placed
-    where the generic shape moves. Smooth (sums of 3D Gaussian bumps, sigma 8-25 mm), zero off the face.
+    where the generic shape moves. Smooth (sums of 3D Gaussian bumps, sigma 8-25 mm), zero outside
+    FACE_REGION (the bumps fade out well before the face meets the back of the head and neck).
     """
     names = model.expression_names
     v = model.neutral.astype(np.float64)
@@ -126,7 +133,7 @@ def dynamic_albedo(model, rng: np.random.Generator, albedo: np.ndarray) -> tuple
         corner = lm[54] if sign > 0 else lm[48]
         curve = np.array([wing[:2] + [sign * 0.006, 0.004], (wing[:2] + corner[:2]) / 2 + [sign * 0.013, 0],
                           corner[:2] + [sign * 0.011, -0.008], corner[:2] + [sign * 0.008, -0.018]])
-        d, frac = _polyline_distance(p[:, :2], curve)
+        d, frac = _polyline_distance(p[:, :2], curve, 0.01)
         fold = np.exp(-(d ** 2) / (2 * 0.0016 ** 2)) * np.sin(np.pi * np.clip(frac, 0, 1)) ** 0.5
         maps[k][front] = -1.3 * strength * (fold * side_weight(sign))[:, None] * skin
 

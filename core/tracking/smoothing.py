@@ -40,7 +40,7 @@ def smooth(x: np.ndarray, t: np.ndarray, strength: float, kind: str = "weights",
            segments: np.ndarray | None = None) -> np.ndarray:
     """Zero-lag smoothing of x (N, ...) at times t (N,); strength 0 returns x unchanged.
 
-    strength ~0.5 is gentle, 1 strong, 2 very strong: the still-signal cut-off is 3 Hz / strength.
+    strength ~0.5 is gentle, 1 strong, 2 very strong: the still-signal cut-off is 1.5 Hz / strength.
     segments (N,) ints: the filter restarts where the label changes (e.g. runs of tracked frames), so a
     face that left and came back is not blended across the gap.
     """
@@ -50,7 +50,7 @@ def smooth(x: np.ndarray, t: np.ndarray, strength: float, kind: str = "weights",
     shape = x.shape
     flat = x.reshape(len(x), -1)
     out = flat.copy()
-    min_cutoff = 3.0 / strength
+    min_cutoff = 1.5 / strength
     beta = BETA[kind] / strength
     labels = np.zeros(len(x), int) if segments is None else np.asarray(segments)
     bounds = np.flatnonzero(np.diff(labels)) + 1

@@ -1,13 +1,9 @@
 """Fitting head pose and expression weights to 2D landmarks, one frame at a time (Gauss-Newton, box bounds).
 
 The per-frame problem has 59 unknowns (3 rotation, 3 translation, 53 weights in [0, 1]) against ~1000
-residuals. A textbook Gauss-Newton step forms J^T J from the (2L, 59) Jacobian, ~3 M multiply-adds per
-iteration, which alone would spend the whole per-frame budget. Here the gradient is exact, but the
-weights-weights block of the Hessian uses one shared projection derivative for all points (weak
-perspective: every point at the head's mean depth and direction), which turns it into a contraction of a
-(53, 53, 3, 3) tensor precomputed once per clip. Steps are still exact on the pose block and on the
-pose-weights coupling, and the iteration converges to the exact least-squares optimum because the
-gradient is exact; only the rate changes (a few percent of depth variation across a face).
+residuals in units of the landmark noise. Each Gauss-Newton step is a small bounded quadratic program
+(weights stay in [0, 1]; an active-set solve compiled with numba, see _kernels). Priors: L1 and L2 on the
+weights (sparsity), and L2 on the change of weights and pose from the previous frame (temporal).
 """
 
 from __future__ import annotations
@@ -105,14 +101,11 @@ class FrameSolver:
     point_weights (L,): trust in each landmark (0 drops it).
 
     Speed: the gradient is exact every iteration, but the Gauss-Newton matrix J^T J (the one expensive
-    product, (59, 2L) @ (2L, 59)) is formed only when the pose moved noticeably since it was last formed
-    (or every `refresh_frames` solves). Residuals are scaled to noise units at the head's depth, which makes
-    that matrix nearly independent of distance, so a lagged one is a close approximation and the iteration
-    still converges to the exact optimum (the gradient decides where it stops).
+    product, (59, 2L) @ (2L, 59)) is formed once per solve, at the warm start, and reused by the later
+    iterations of that solve; the iteration still converges to the exact optimum (the gradient decides
+    where it stops). Reusing it across frames as well was tried: in the pose/expression valleys of real
+    detector points the stale matrix let the pose drift by degrees, so it is not done.
     """
-
-    refresh_degrees = 2.0
-    refresh_frames = 10
 
     def __init__(self, lm: LandmarkModel, identity: np.ndarray | None, focal: float, center: tuple[float, float],
                  point_weights: np.ndarray | None = None, settings: SolverSettings | None = None):
@@ -136,9 +129,6 @@ class FrameSolver:
         self.l1 = s.sparsity * prior
         self.l2 = s.ridge * prior
         self._hess: np.ndarray | None = None
-        self._hess_rotation = np.eye(3)
-        self._hess_direction = np.zeros(2)
-        self._hess_age = 0
         self.hessians = 0  # how many times J^T J was formed (for benchmarks)
 
     def _linearize(self, x: np.ndarray, st: FitState, scale: float, hessian: bool):
@@ -180,13 +170,6 @@ class FrameSolver:
         j = np.concatenate([jx, jy]).astype(np.float32)  # float32 halves the cost of the one big product
         return r, grad, (j.T @ j).astype(np.float64)
 
-    def _stale(self, st: FitState) -> bool:
-        if self._hess is None or self._hess_age >= self.refresh_frames:
-            return True
-        angle = np.degrees(np.linalg.norm(rotation_log(st.rotation @ self._hess_rotation.T)))
-        direction = st.translation[:2] / max(-st.translation[2], 1e-3)
-        return angle > self.refresh_degrees or np.abs(direction - self._hess_direction).max() > 0.03
-
     def solve(self, x: np.ndarray, init: FitState, prev: FitState | None = None, iterations: int | None = None,
               exact: bool = False, hold: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[FitState, float]:
         """Fit to landmarks x (L, 2) pixels from init; prev (or None) anchors the temporal priors.
@@ -211,15 +194,13 @@ class FrameSolver:
             diag[3:6] = 2 * s.temporal_translation
             diag[6:] = 2 * (self.l2 + s.temporal)
         iterations = s.iterations if iterations is None else iterations
-        self._hess_age += 1
         r = None
         for it in range(iterations):
             scale = max(-st.translation[2], 1e-3) / (self.focal * s.sigma)  # pixels -> noise units
-            fresh = exact or (it == 0 and self._stale(st))
+            fresh = exact or it == 0
             r, grad, hess = self._linearize(x, st, scale, fresh)
             if fresh:
-                self._hess, self._hess_rotation, self._hess_age = hess, st.rotation, 0
-                self._hess_direction = st.translation[:2] / max(-st.translation[2], 1e-3)
+                self._hess = hess
                 self.hessians += 1
             hess = self._hess.copy()
             hess.flat[:: n + 1] += diag

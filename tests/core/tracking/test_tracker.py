@@ -1,0 +1,90 @@
+"""track_clip on a clip of exact projections: accuracy, untracked frames held, errors for bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.render.camera import euler_to_matrix
+from core.tracking import PointLayout, TrackingError, TrackingOptions, track_clip
+
+SIZE = 512
+FOCAL = 0.5 * SIZE / np.tan(np.radians(45) / 2)
+
+
+@pytest.fixture(scope="module")
+def clip(stand_in):
+    rng = np.random.default_rng(11)
+    n = 90
+    s = np.linspace(0, 1, n)
+    rot = np.stack([8 * np.sin(2 * np.pi * s), 20 * np.sin(2 * np.pi * s + 1), 4 * np.cos(2 * np.pi * s)], 1)
+    w = np.zeros((n, 53))
+    for k in rng.choice(53, 10, replace=False):
+        w[:, k] = np.clip(0.9 * np.sin(2 * np.pi * s * rng.uniform(1, 3) + rng.uniform(0, 6)), 0, 1)
+    identity = rng.normal(size=100)
+    t = np.array([0.01, -0.01, -0.55])
+    pts = []
+    for i in range(n):
+        v = stand_in.points(identity, w[i]) @ euler_to_matrix(rot[i]).T + t
+        pts.append(np.stack([(SIZE - 1) / 2 + FOCAL * v[:, 0] / -v[:, 2],
+                             (SIZE - 1) / 2 - FOCAL * v[:, 1] / -v[:, 2]], axis=1))
+    pts = np.array(pts) + rng.normal(scale=0.5, size=(n, 478, 2))
+    layout = PointLayout("stand-in", stand_in, np.ones(478), (36, 45), None, np.arange(68))
+    return pts, w, rot, layout
+
+
+def test_clip_is_fitted_and_gaps_are_held(clip, face_model):
+    pts, w, rot, layout = clip
+    valid = np.ones(len(pts), bool)
+    valid[40:50] = False  # the face left the frame and came back
+    res = track_clip(pts, valid, (SIZE, SIZE), layout, face_model,
+                     options=TrackingOptions(smoothing=0.0, quality="fast"))
+    assert np.array_equal(res.tracked, valid)
+    assert np.allclose(res.weights[40:50], res.weights[39])  # held from the last good frame
+    assert np.allclose(res.rotation[40:50], res.rotation[39])
+    assert (res.confidence[40:50] == 0).all() and (res.confidence[valid] > 0.5).all()
+    good = valid
+    assert np.abs(res.rotation - rot)[good].mean() < 1.0
+    assert np.abs(res.weights - w)[good][:, w.std(0) > 0.05].mean() < 0.08
+    assert abs(res.focal - FOCAL) / FOCAL < 0.35
+    assert res.weights.min() >= 0 and res.weights.max() <= 1
+    assert res.gaze is None  # this layout has no iris points
+
+
+def test_smoothing_and_neutral_frame(clip, face_model):
+    pts, w, rot, layout = clip
+    valid = np.ones(len(pts), bool)
+    opts = TrackingOptions(smoothing=0.0, quality="fast", focal=FOCAL)
+    raw = track_clip(pts, valid, (SIZE, SIZE), layout, face_model, options=opts)
+    assert np.allclose(raw.weights, raw.raw_weights, atol=1e-6)  # 0 = raw
+    smooth = track_clip(pts, valid, (SIZE, SIZE), layout, face_model,
+                        options=TrackingOptions(smoothing=1.0, quality="fast", focal=FOCAL))
+    jitter = lambda x: np.abs(np.diff(x, 2, axis=0)).mean()  # noqa: E731
+    assert jitter(smooth.weights) < jitter(raw.weights)
+    neutral = track_clip(pts, valid, (SIZE, SIZE), layout, face_model,
+                         options=TrackingOptions(smoothing=0.0, quality="fast", focal=FOCAL, neutral_frame=5))
+    assert np.allclose(neutral.weights[5], 0, atol=1e-6)
+
+
+def test_bad_input(clip, face_model):
+    pts, _, _, layout = clip
+    with pytest.raises(TrackingError, match="no face found in 90 frames"):
+        track_clip(pts, np.zeros(len(pts), bool), (SIZE, SIZE), layout, face_model)
+    with pytest.raises(TrackingError, match="do not match"):
+        track_clip(pts[:, :68], np.ones(len(pts), bool), (SIZE, SIZE), layout, face_model)
+    with pytest.raises(TrackingError, match="unknown quality"):
+        track_clip(pts, np.ones(len(pts), bool), (SIZE, SIZE), layout, face_model,
+                   options=TrackingOptions(quality="best"))
+    valid = np.ones(len(pts), bool)
+    valid[3] = False
+    with pytest.raises(TrackingError, match="neutral frame 3 has no tracked face"):
+        track_clip(pts, valid, (SIZE, SIZE), layout, face_model,
+                   options=TrackingOptions(quality="fast", focal=FOCAL, neutral_frame=3))
+
+
+def test_one_frame(clip, face_model):
+    pts, w, rot, layout = clip
+    res = track_clip(pts[:1], np.ones(1, bool), (SIZE, SIZE), layout, face_model,
+                     options=TrackingOptions(quality="fast"))
+    assert res.tracked.all() and res.weights.shape == (1, 53)
+    assert np.abs(res.rotation[0] - rot[0]).max() < 3.0

@@ -4,7 +4,7 @@ from .atlas import texture_coords, visible_triangles
 from .camera import Camera, euler_to_matrix, matrix_to_euler, transform
 from .rasterize import Fragments, interpolate, project_mesh, rasterize, uv_rasterize
 from .sh import SH_C0, sh_basis, shade, vertex_normals
-from .shading import render_face, sample_texture
+from .shading import render_face, render_frame, rotate_eyes, sample_texture, to_uint8_bgr
 
 __all__ = [
     "SH_C0",
@@ -16,10 +16,13 @@ __all__ = [
     "project_mesh",
     "rasterize",
     "render_face",
+    "render_frame",
+    "rotate_eyes",
     "sample_texture",
     "sh_basis",
     "shade",
     "texture_coords",
+    "to_uint8_bgr",
     "transform",
     "uv_rasterize",
     "vertex_normals",

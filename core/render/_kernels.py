@@ -34,12 +34,12 @@ def _compile() -> None:
             x2, y2, z2 = px[i2], py[i2], pz[i2]
             if perspective and (z0 <= 0.0 or z1 <= 0.0 or z2 <= 0.0):
                 continue
-            # Twice the signed area; > 0 is clockwise on screen (y down), i.e. counter-clockwise seen
-            # with y up: the front side of an outward-wound mesh after project_mesh.
+            # Twice the signed area in pixel coordinates (y down): < 0 is counter-clockwise seen with y up,
+            # the front side of an outward-wound mesh after project_mesh; > 0 its back.
             area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
             if area == 0.0 or not (area == area):
                 continue
-            if cull and area < 0.0:
+            if area > 0.0 and cull[t]:
                 continue
             xmin = max(int(np.ceil(min(x0, x1, x2))), 0)
             xmax = min(int(np.floor(max(x0, x1, x2))), width - 1)

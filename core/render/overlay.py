@@ -37,7 +37,7 @@ def draw_mesh_overlay(
     if front_only:
         a, b, c = p[t[:, 0]], p[t[:, 1]], p[t[:, 2]]
         area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1])
-        t = t[area > 0]
+        t = t[area < 0]
     finite = np.all(np.isfinite(p), axis=1)
     edges = mesh_edges(t) if len(t) else np.zeros((0, 2), int)
     edges = edges[finite[edges[:, 0]] & finite[edges[:, 1]]]

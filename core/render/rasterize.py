@@ -40,7 +40,7 @@ def rasterize(
     width: int,
     height: int,
     perspective: bool | None = None,
-    cull_back: bool = False,
+    cull_back: bool | np.ndarray = False,
 ) -> Fragments:
     """Nearest triangle per pixel.
 
@@ -48,7 +48,8 @@ def rasterize(
     perspective: barycentrics and depth interpolated perspective-correctly (depth must be camera
     depth > 0, as project_mesh gives; triangles touching depth <= 0 are dropped); None = on when every
     depth is positive, off otherwise (UV space, depth 0). cull_back drops triangles that are clockwise
-    in a y-up view (the back of an outward-wound mesh after project_mesh).
+    in a y-up view (the back of an outward-wound mesh after project_mesh): True for all, or a (T,) bool
+    array choosing which triangles may be culled (closed parts; not surfaces seen from inside).
     """
     points = np.asarray(points, np.float64)
     triangles = np.ascontiguousarray(triangles, np.int64)
@@ -60,6 +61,7 @@ def rasterize(
         raise ValueError(f"image size must be positive, got {width}x{height}")
     if triangles.size and (triangles.min() < 0 or triangles.max() >= len(points)):
         raise ValueError("triangle indices out of range")
+    cull = np.broadcast_to(np.asarray(cull_back, np.bool_), (len(triangles),))
     if perspective is None:
         perspective = bool(np.all(points[:, 2] > 0))
     tri = np.full((height, width), -1, np.int32)
@@ -68,7 +70,8 @@ def rasterize(
     if len(triangles):
         _kernels.get("raster")(
             np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1]),
-            np.ascontiguousarray(points[:, 2]), triangles, perspective, cull_back, tri, bary, depth,
+            np.ascontiguousarray(points[:, 2]), triangles, perspective, np.ascontiguousarray(cull), tri, bary,
+            depth,
         )
     return Fragments(tri, bary, depth)
 

@@ -46,13 +46,15 @@ def render_face(
     albedo_map: np.ndarray,
     sh: np.ndarray,
     background: np.ndarray | tuple | None = None,
+    cull_back: bool = True,
 ) -> tuple[np.ndarray, Fragments]:
     """Render the head: atlas albedo (see core.render.atlas) times SH irradiance at interpolated normals.
 
     vertices_cam: (V, 3) camera-space metres; albedo_map: (S, S, 3) float in [0, 1] (channel order is kept:
     RGB in gives RGB out); sh: (9, 3) camera-space irradiance coefficients (core.render.sh);
     background: None (black), a colour (3,) or an (H, W, 3) image. Returns the linear image (H, W, 3)
-    float32 (not clipped) and the fragments, whose triangle ids index model.triangles.
+    float32 (not clipped) and the fragments, whose triangle ids index model.triangles. cull_back skips
+    triangles facing away (about 1/3 faster; the ICT head is closed where it can be seen from).
     """
     vertices_cam = np.asarray(vertices_cam, np.float64)
     if vertices_cam.shape != model.neutral.shape:
@@ -62,7 +64,7 @@ def render_face(
         raise ValueError(f"albedo_map must be (S, S, 3), got {albedo_map.shape}")
     keep, tris, tex_corners = _render_tables(model)
     h, w = camera.height, camera.width
-    frags = rasterize(project_mesh(camera, vertices_cam), tris, w, h, perspective=True)
+    frags = rasterize(project_mesh(camera, vertices_cam), tris, w, h, perspective=True, cull_back=cull_back)
     normals = vertex_normals(vertices_cam, model.triangles)
     if background is None:
         image = np.zeros((h, w, 3), np.float32)

@@ -36,14 +36,16 @@ def run(args) -> int:
                              focal=args.focal, lighting=False if args.no_lighting else None,
                              personalize=getattr(args, "personalize", False))
     bar = None
-    if not args.quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=1000, file=sys.stderr, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}")
 
     def on_progress(p):
-        if bar is None:
+        nonlocal bar
+        if args.quiet:
             return
+        if bar is None:  # made on the first report, so an unreadable file prints only its error line
+            from tqdm import tqdm
+
+            bar = tqdm(total=1000, file=sys.stderr,
+                       bar_format="{desc:>10} {percentage:3.0f}%|{bar}| {elapsed}{postfix}")
         bar.set_description_str(p.stage)
         bar.n = int(p.fraction * 1000)
         if p.eta_seconds is not None:

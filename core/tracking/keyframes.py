@@ -146,24 +146,27 @@ def fit_keyframes(lm: LandmarkModel, xs: np.ndarray, focal: float, center: tuple
 
 def estimate_focal(lm: LandmarkModel, xs: np.ndarray, width: int, height: int,
                    point_weights: np.ndarray | None = None, settings: SolverSettings | None = None,
-                   fovs: tuple[float, ...] = (20.0, 30.0, 40.0, 50.0, 60.0, 75.0), **kw) -> KeyframeFit:
+                   fovs: tuple[float, ...] = (30.0, 40.0, 50.0, 60.0, 75.0), rounds: int = 5,
+                   search_rounds: int = 2, **kw) -> KeyframeFit:
     """The keyframe fit at the horizontal field of view (degrees) that explains the keyframes best.
 
     Landmarks constrain focal length only weakly (perspective changes a face's shape by a few percent),
-    so a coarse grid with one refinement between the best neighbours is as good as a continuous search.
+    so a coarse grid (cheap fits of `search_rounds` joint steps), one refinement between the best
+    neighbours, then the full fit at the winner is as good as a continuous search.
     """
     center = ((width - 1) / 2.0, (height - 1) / 2.0)
 
-    def fit(fov: float) -> KeyframeFit:
+    def fit(fov: float, r: int, identity=None) -> KeyframeFit:
         focal = 0.5 * width / np.tan(np.radians(fov) / 2)
-        return fit_keyframes(lm, xs, focal, center, point_weights, settings, **kw)
+        return fit_keyframes(lm, xs, focal, center, point_weights, settings, rounds=r, identity=identity, **kw)
 
-    fits = {fov: fit(fov) for fov in fovs}
+    fits = {fov: fit(fov, search_rounds) for fov in fovs}
     order = sorted(fits)
     best = min(order, key=lambda f: fits[f].cost)
     i = order.index(best)
     for j in (i - 1, i + 1):
         if 0 <= j < len(order):
             mid = 0.5 * (best + order[j])
-            fits[mid] = fit(mid)
-    return min(fits.values(), key=lambda k: k.cost)
+            fits[mid] = fit(mid, search_rounds)
+    best = min(fits, key=lambda f: fits[f].cost)
+    return fit(best, rounds, fits[best].identity)

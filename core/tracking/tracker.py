@@ -17,9 +17,9 @@ from .solver import FitState, FrameSolver, SolverSettings, initial_pose
 
 # name -> (keyframes, iterations per frame, J^T J every iteration, field-of-view grid in degrees)
 QUALITY = {
-    "fast": (6, 2, False, (25.0, 40.0, 60.0)),
-    "balanced": (12, 3, False, (20.0, 30.0, 40.0, 50.0, 60.0, 75.0)),
-    "accurate": (20, 5, True, (20.0, 30.0, 40.0, 50.0, 60.0, 75.0)),
+    "fast": (8, 2, False, (35.0, 50.0, 65.0)),
+    "balanced": (12, 3, False, (30.0, 40.0, 50.0, 60.0, 75.0)),
+    "accurate": (20, 5, True, (25.0, 30.0, 40.0, 50.0, 60.0, 75.0)),
 }
 # A fit whose RMS error exceeds this fraction of the inter-ocular distance is a lost face.
 LOST_RMS_IOD = 0.12

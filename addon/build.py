@@ -6,8 +6,9 @@ origin looking down +Y, and the head pose R, t (v_cam = R v + t, R = Rz(c) Ry(b)
 object transform C R C^T = Ry(-c) Rz(b) Rx(a), which is exactly Blender's 'XZY' Euler mode with angles
 (a, -c, b), and location C t. No Euler conversion, no wrap-around: the file's angles are keyed as they are.
 
-Video frame i (timestamp t) lands on scene frame 1 + round(t * fps), so a movie clip starting at frame 1
-lines up with the keys. Untracked samples are not keyed: their F-curves interpolate across the gap.
+A sample at time t lands on scene frame 1 + round(t * scene fps); the scene runs at the video's frame rate
+(not the capture's, which a stride lowers), so video frame i is scene frame i + 1 and a movie clip starting
+at frame 1 lines up with the keys. Untracked samples are not keyed: their F-curves interpolate across the gap.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def build_head(
     frames, samples = capture_frames(capture, fps)
     _animate(head, capture, frames, samples)
     head["likeness"] = {"frames": int(capture.n_frames), "tracked": int(np.sum(capture.tracked)),
-                        "fps": float(capture.fps), "video": str(video_path or capture.metadata.get("video", "")),
+                        "fps": float(capture.fps), "video": str(video_path or capture.metadata.get("source_video", "")),
                         "metadata": json.dumps(capture.metadata, default=str)[:4000]}
 
     cam = None
@@ -217,8 +218,18 @@ def _shape_keys(obj, model, neutral, expressions, expression_names) -> None:
     obj.data.shape_keys.use_relative = True
 
 
-def _scene_timing(scene, capture) -> None:
+def video_fps(capture) -> float:
+    """The source video's frame rate: the pipeline's metadata, else the capture's times its frame stride."""
+    fps = float(capture.metadata.get("source_fps") or 0.0)
+    if fps > 0:
+        return fps
     fps = float(capture.fps) if capture.fps > 0 else 30.0
+    steps = np.diff(np.asarray(capture.frame_indices))
+    return fps * float(np.median(steps)) if len(steps) and np.median(steps) > 0 else fps
+
+
+def _scene_timing(scene, capture) -> None:
+    fps = video_fps(capture)
     scene.render.fps = max(1, round(fps))
     scene.render.fps_base = scene.render.fps / fps
     frames = FIRST_FRAME + np.rint(np.asarray(capture.timestamps) * fps).astype(int)

@@ -188,3 +188,19 @@ def test_capture_without_tracked_frames_is_refused(likeness, model, empty_scene,
     with pytest.raises(ValueError, match="no tracked frame"):
         build.build_head(bpy.context, capture, model)
     assert (len(bpy.data.objects), len(bpy.data.meshes)) == before
+
+
+def test_stride_keeps_video_frame_numbers(likeness, model, empty_scene, make_capture):
+    """Every 2nd frame from video frame 10: the scene runs at the video's 30 fps, keys on frames 11, 13, ..."""
+    from likeness.addon import build
+    from likeness.core.io.capture import Capture
+
+    c = make_capture(model.expression_names, frames=5, untracked=())
+    strided = Capture(names=c.names, weights=c.weights, tracked=c.tracked, rotation=c.rotation,
+                      translation=c.translation, timestamps=(10 + 2 * np.arange(5)) / 30.0, fps=15.0,
+                      image_size=c.image_size, focal=c.focal, frame_indices=10 + 2 * np.arange(5))
+    result = build.build_head(bpy.context, strided, model)
+    scene = bpy.context.scene
+    assert (scene.render.fps, scene.render.fps_base) == (30, 1.0)
+    assert result.frames.tolist() == [11, 13, 15, 17, 19]
+    assert (scene.frame_start, scene.frame_end) == (11, 19)

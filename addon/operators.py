@@ -47,8 +47,9 @@ class _WorkerOperator:
 
     def modal(self, context, event):
         worker = self._worker
-        if event.type == "ESC" and event.value == "PRESS":
+        if event.type == "ESC" and event.value == "PRESS" and not worker.done:
             worker.cancel()
+            return {"RUNNING_MODAL"}  # Esc is ours while the job runs: not passed on to other tools
         if event.type == "TIMER":
             jobs.show_progress(context.scene.likeness_job, worker)
             _redraw(context)

@@ -96,14 +96,28 @@ def capture_video(video_path: str | os.PathLike, options: CaptureOptions | None 
     flagged tracked=False, with the last good frame's values.
     """
     options = options or CaptureOptions()
-    job = job or quiet_job()
     _check_options(options)
-    job.weights = options.stages()
-    timing = {"decode_wait_s": 0.0, "landmarks_s": 0.0, "fitting_s": 0.0, "lighting_s": 0.0}
     try:
         reader = open_video(video_path, options.start, options.stop, options.stride)
     except VideoError as e:
         raise CaptureError(str(e)) from e
+    return capture_frames(reader, options, job, source=str(Path(video_path)))
+
+
+def capture_frames(reader, options: CaptureOptions | None = None, job: Job | None = None,
+                   source: str = "") -> Capture:
+    """capture_video on an already opened frame source.
+
+    reader: re-iterable over core.video.Frame (iterated once, twice with lighting), with width, height,
+    fps and frame_count attributes, as core.video.VideoReader (whose range/stride it already applies;
+    options.start/stop/stride are only recorded). source: what to record as the source video.
+    """
+    options = options or CaptureOptions()
+    job = job or quiet_job()
+    _check_options(options)
+    job.weights = options.stages()
+    video_path = source or "video"
+    timing = {"decode_wait_s": 0.0, "landmarks_s": 0.0, "fitting_s": 0.0, "lighting_s": 0.0}
     try:
         backend = get_backend(options.backend, face_index=options.face_index, **options.backend_options)
     except (LandmarkBackendError, TypeError) as e:
@@ -171,6 +185,7 @@ def capture_video(video_path: str | os.PathLike, options: CaptureOptions | None 
     except TrackingError as e:
         raise CaptureError(str(e)) from e
     timing["fitting_s"] = time.perf_counter() - t0
+    timing.update({f"fit_{k}": v for k, v in result.timing.items()})
 
     # 3. lighting: a second decode pass, colours at visible face vertices
     lighting = None
@@ -180,7 +195,7 @@ def capture_video(video_path: str | os.PathLike, options: CaptureOptions | None 
         timing["lighting_s"] = time.perf_counter() - t0
 
     metadata = {
-        "source_video": str(Path(video_path)),
+        "source_video": source,
         "frame_range": [options.start, options.stop, options.stride],
         "source_fps": reader.fps,
         "backend": options.backend,

@@ -129,46 +129,33 @@ class FrameSolver:
         self.l1 = s.sparsity * prior
         self.l2 = s.ridge * prior
         self._hess: np.ndarray | None = None
+        # Work buffers for the per-point pass (one solver per clip, one thread).
+        self._jac = np.empty((2 * n_pts, 6 + n_exp), np.float32)
+        self._r = np.empty((n_pts, 2))
+        self._hr = np.empty((n_pts, 3))
+        self._dr = np.empty((2, n_pts, 3))
+        self._kernel = _kernels.get("project_points")
+        self._step = _kernels.get("gn_step")
         self.hessians = 0  # how many times J^T J was formed (for benchmarks)
 
     def _linearize(self, x: np.ndarray, st: FitState, scale: float, hessian: bool):
         """Residuals (L, 2), gradient (6 + E,) of the data term at st, and its Gauss-Newton matrix or None.
 
-        Written as few whole-array numpy calls as possible: at ~1000 residuals each call costs more in
-        overhead than in arithmetic.
+        The per-point pass is one compiled call (_kernels.project_points); the expression basis products
+        and J^T J are BLAS calls. Rotation is a left increment exp(delta) @ R, so d v = delta x q.
         """
         n_pts = self.lm.n_points
-        q = (self.base + (st.weights @ self.flat).reshape(n_pts, 3)) @ st.rotation.T
-        v = q + st.translation
-        iz = -1.0 / v[:, 2]
-        p = v[:, :2] * iz[:, None]  # normalised image coordinates (x right, y up)
-        sa = scale * self.cw
-        r = (p * self._fsign + self._center - x) * sa[:, None]  # (L, 2) residuals in noise units
-        rr = r * self._sign  # y flipped: pixel rows grow downwards
-        a = self.focal * iz * sa
-        hvec = np.empty((n_pts, 3))  # sum over a point's two rows of r * d r / d v_cam
-        hvec[:, :2] = a[:, None] * rr
-        hvec[:, 2] = a * (rr * p).sum(1)
+        m = self.base + (st.weights @ self.flat).reshape(n_pts, 3)
         grad = np.empty(6 + self.lm.n_expressions)
-        # Rotation is a left increment exp(delta) @ R, so d v = delta x q and the rotation gradient is
-        # sum_l q_l x hvec_l, read off the antisymmetric part of q^T hvec.
-        mq = q.T @ hvec
-        grad[0], grad[1], grad[2] = mq[1, 2] - mq[2, 1], mq[2, 0] - mq[0, 2], mq[0, 1] - mq[1, 0]
-        grad[3:6] = hvec.sum(0)
-        grad[6:] = self.flat @ (hvec @ st.rotation).ravel()  # weights act in model space: R^T d
+        self._kernel(m, st.rotation, st.translation, x, self.cw, self.focal, self.cx, self.cy, scale, self._r,
+                     self._hr, grad, hessian, self._jac, self._dr)
+        grad[6:] = self.flat @ self._hr.ravel()  # weights act in model space: (R^T d) . e
         if not hessian:
-            return r, grad, None
-        zero = np.zeros(n_pts)
-        dx = np.stack([a, zero, a * p[:, 0]], axis=1)  # d r_x / d v_cam
-        dy = np.stack([zero, -a, -a * p[:, 1]], axis=1)
-        jx = np.empty((n_pts, 6 + self.lm.n_expressions))
-        jy = np.empty_like(jx)
-        jx[:, :3], jy[:, :3] = _cross(q, dx), _cross(q, dy)
-        jx[:, 3:6], jy[:, 3:6] = dx, dy
-        jx[:, 6:] = (self.per_point @ (dx @ st.rotation)[:, :, None])[:, :, 0]
-        jy[:, 6:] = (self.per_point @ (dy @ st.rotation)[:, :, None])[:, :, 0]
-        j = np.concatenate([jx, jy]).astype(np.float32)  # float32 halves the cost of the one big product
-        return r, grad, (j.T @ j).astype(np.float64)
+            return self._r, grad, None
+        j = self._jac  # float32: halves the cost of the one big product
+        j[:n_pts, 6:] = (self.per_point @ self._dr[0][:, :, None])[:, :, 0]
+        j[n_pts:, 6:] = (self.per_point @ self._dr[1][:, :, None])[:, :, 0]
+        return self._r, grad, (j.T @ j).astype(np.float64)
 
     def solve(self, x: np.ndarray, init: FitState, prev: FitState | None = None, iterations: int | None = None,
               exact: bool = False, hold: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[FitState, float]:
@@ -180,21 +167,25 @@ class FrameSolver:
         """
         s = self.settings
         st = init.copy()
+        n_exp = self.lm.n_expressions
+        held = np.zeros(n_exp, bool)
         if hold is not None:
             st.weights[hold[0]] = hold[1]
-        n = 6 + self.lm.n_expressions
-        lo = np.full(n, -np.inf)
-        hi = np.full(n, np.inf)
-        diag = np.empty(n)  # the priors' curvature, constant over the iterations
+            held[hold[0]] = True
+        diag = np.empty(6 + n_exp)  # the priors' curvature, constant over the iterations
         if prev is None:
             diag[:6] = 1e-6
             diag[6:] = 2 * self.l2
+            prev_state = st  # unused: has_prev is False
         else:
             diag[:3] = 2 * s.temporal_rotation
             diag[3:6] = 2 * s.temporal_translation
             diag[6:] = 2 * (self.l2 + s.temporal)
+            prev_state = prev
         iterations = s.iterations if iterations is None else iterations
         r = None
+        step = self._step
+        rot = np.empty((3, 3))
         for it in range(iterations):
             scale = max(-st.translation[2], 1e-3) / (self.focal * s.sigma)  # pixels -> noise units
             fresh = exact or it == 0
@@ -202,22 +193,10 @@ class FrameSolver:
             if fresh:
                 self._hess = hess
                 self.hessians += 1
-            hess = self._hess.copy()
-            hess.flat[:: n + 1] += diag
-            w = st.weights
-            grad[6:] += self.l1 + (2 * self.l2) * w
-            if prev is not None:
-                grad[6:] += (2 * s.temporal) * (w - prev.weights)
-                grad[:3] += (2 * s.temporal_rotation) * rotation_log(st.rotation @ prev.rotation.T)
-                grad[3:6] += (2 * s.temporal_translation) * (st.translation - prev.translation)
-            lo[6:] = -w
-            hi[6:] = 1.0 - w
-            if hold is not None:
-                lo[6 + hold[0]] = hi[6 + hold[0]] = 0.0
-            d = box_qp(hess, grad, lo, hi)
-            st.rotation = rodrigues(d[:3]) @ st.rotation
-            st.translation = st.translation + d[3:6]
-            st.weights = np.clip(w + d[6:], 0.0, 1.0)
+            step(self._hess, grad, diag, st.rotation, st.translation, st.weights, prev_state.rotation,
+                 prev_state.translation, prev_state.weights, prev is not None, self.l1, self.l2, s.temporal,
+                 s.temporal_rotation, s.temporal_translation, held, rot)
+            st.rotation = rot.copy()
         rms = self.rms(x, st) if r is None else float(np.sqrt((r * r).sum() / self.c_sum)) / scale
         return st, rms
 

@@ -3,12 +3,13 @@ smoothing and neutral calibration. Input is the landmark arrays of a clip (small
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..facemodel.model import FaceModel
-from ..render.camera import matrix_to_euler
+from ..render.camera import euler_to_matrix, matrix_to_euler
 from .gaze import eye_model, gaze_from_iris, gaze_to_eye_look
 from .keyframes import estimate_focal, fit_keyframes, select_keyframes
 from .layout import PointLayout, interocular
@@ -18,7 +19,7 @@ from .solver import FitState, FrameSolver, SolverSettings, initial_pose
 # name -> (keyframes, iterations per frame, J^T J every iteration, field-of-view grid in degrees)
 QUALITY = {
     "fast": (8, 2, False, (35.0, 50.0, 65.0)),
-    "balanced": (12, 3, False, (30.0, 40.0, 50.0, 60.0, 75.0)),
+    "balanced": (12, 2, False, (30.0, 40.0, 50.0, 60.0, 75.0)),
     "accurate": (20, 5, True, (25.0, 30.0, 40.0, 50.0, 60.0, 75.0)),
 }
 # A fit whose RMS error exceeds this fraction of the inter-ocular distance is a lost face.
@@ -55,6 +56,7 @@ class TrackResult:
     identity: np.ndarray  # (K,)
     focal: float
     keyframes: np.ndarray  # indices of the frames used for identity and focal
+    timing: dict = field(default_factory=dict)  # seconds: keyframes (focal + identity), frames (per-frame loop)
     rotation_matrices: np.ndarray = field(repr=False, default=None)  # (N, 3, 3), smoothed
 
 
@@ -99,6 +101,7 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
         job.step("identity", 0, 1)
 
     # 1. focal and identity on keyframes
+    t_start = time.perf_counter()
     keys = select_keyframes(points, valid, n_keys)
     if options.focal:
         kf = fit_keyframes(lm, points[keys], options.focal, center, layout.weights, settings,
@@ -109,10 +112,11 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
     if job is not None:
         job.step("identity", 1, 1)
 
+    t_keys = time.perf_counter() - t_start
+    t_start = time.perf_counter()
     # 2. pose and weights, frame by frame, warm-started and anchored to the previous frame. Where the
-    # layout has iris points, each frame's gaze (from the iris, at the warm-start pose) fixes the eyeLook
-    # weights during its solve, since those shapes move only the lids; the gaze is then re-read at the
-    # frame's own pose.
+    # layout has iris points, the gaze (from the iris, at the fitted pose) decides the eyeLook weights:
+    # those shapes move only the lids, so the solve holds them at the previous frame's gaze values.
     solver = FrameSolver(lm, kf.identity, kf.focal, center, layout.weights, settings)
     mask = layout.weights > 0
     iod = interocular(points, layout)
@@ -132,12 +136,11 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
                               center)[0]
 
     def hold_for(g: np.ndarray):
-        if look is None:
-            return None
         values = gaze_to_eye_look(g[None], lm.names)
         return look, np.array([values[k][0] for k in look])
 
     prev: FitState | None = None
+    hold = None
     for i in range(n):
         if job is not None and i % 16 == 0:
             job.step("fitting", i, n)
@@ -150,7 +153,6 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
             st.weights = np.zeros(n_exp)
             st, err = solver.solve(x, st, iterations=6, exact=True)
         else:
-            hold = hold_for(read_gaze(i, prev)) if eyes is not None else None
             st, err = solver.solve(x, prev, prev, iterations=iterations, exact=exact, hold=hold)
             if err > LOST_RMS_IOD * iod[i]:  # a jump the warm start could not follow: start afresh
                 st = initial_pose(solver.base, x, kf.focal, center, mask)
@@ -159,10 +161,12 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
         if not np.isfinite(err) or err > LOST_RMS_IOD * iod[i]:
             prev = None
             continue
-        if eyes is not None:
+        if eyes is not None:  # the eyeLook weights held in the next frame's solve (one frame late, lids only)
             gaze[i] = read_gaze(i, st)
+            hold = hold_for(gaze[i])
         weights[i], rot[i], trans[i], rms[i], tracked[i] = st.weights, st.rotation, st.translation, err, True
         prev = st
+    t_frames = time.perf_counter() - t_start
     if job is not None:
         job.step("fitting", n, n)
     if not tracked.any():
@@ -199,9 +203,8 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
         gaze = _hold(gaze, tracked)
     rel = np.where(tracked, rms / np.maximum(iod, 1e-6), np.inf)
     confidence = np.where(tracked, det_conf / (1.0 + (rel / 0.04) ** 2), 0.0)
-    from ..render.camera import euler_to_matrix
-
     return TrackResult(
         names=lm.names, weights=sm_weights.astype(np.float32), raw_weights=raw.astype(np.float32),
         rotation=sm_euler, translation=sm_trans, tracked=tracked, confidence=confidence, rms=rms, gaze=gaze,
-        identity=kf.identity, focal=kf.focal, keyframes=keys, rotation_matrices=euler_to_matrix(sm_euler))
+        identity=kf.identity, focal=kf.focal, keyframes=keys, rotation_matrices=euler_to_matrix(sm_euler),
+        timing={"keyframes_s": t_keys, "frames_s": t_frames, "fitted_frames": int(tracked.sum())})

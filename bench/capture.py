@@ -1,0 +1,123 @@
+"""Capture speed and memory: end to end and per stage, on a 720p clip and on a 10-minute clip.
+
+The 10-minute clip is the same video looped by the reader (nothing is written to disk): a wrapper
+around core.video's reader replays the file with continuing frame numbers and timestamps, and the
+pipeline (core.pipeline.capture_frames) streams it exactly as it streams a file.
+Stages: decode (a decode-only pass), landmarks (MediaPipe, its own time, decode waits excluded),
+fitting (keyframes: focal + identity once per clip; frames: the per-frame loop), lighting (second pass).
+Memory: peak RSS (ru_maxrss) and current RSS sampled through the run (flat = no growth with length).
+
+Run: .venv/bin/python bench/capture.py [VIDEO] [--minutes 10] [--quality balanced]
+Last line (the longest run): fps=... landmark_fps=... fit_ms=... peak_mb=... tracked=...
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEFAULT = ROOT.parent / "shared" / "media" / "clips" / "liveportrait_source_s32.mp4"
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Looped:
+    """A VideoReader replayed `times` times: frame indices and timestamps continue across the loops."""
+
+    def __init__(self, reader, times: int):
+        self.reader, self.times = reader, times
+        self.width, self.height, self.fps = reader.width, reader.height, reader.fps
+        self.frame_count = reader.frame_count * times
+
+    def __iter__(self):
+        from core.video import Frame
+
+        n, period = self.reader.frame_count, self.reader.frame_count / self.fps
+        for k in range(self.times):
+            for f in self.reader:
+                yield Frame(f.index + k * n, f.timestamp_s + k * period, f.image)
+
+
+def decode_fps(path: Path) -> tuple[float, int]:
+    from core.video import open_video
+
+    t0 = time.perf_counter()
+    n = sum(1 for _ in open_video(path, prefetch=0))
+    return n / (time.perf_counter() - t0), n
+
+
+def run(reader, source: str, quality: str, label: str) -> dict:
+    from core.job import Job
+    from core.pipeline import CaptureOptions, capture_frames
+
+    samples = []
+
+    def on_progress(p):
+        if not samples or p.fraction - samples[-1][0] >= 0.1:
+            samples.append((p.fraction, rss_mb()))
+
+    t0 = time.perf_counter()
+    cap = capture_frames(reader, CaptureOptions(quality=quality), Job(on_progress=on_progress), source=source)
+    wall = time.perf_counter() - t0
+    t = cap.metadata["timing"]
+    n = cap.n_frames
+    out = {
+        "frames": n,
+        "fps": n / wall,
+        "landmark_fps": n / t["landmarks_s"],
+        "decode_wait_ms": 1e3 * t["decode_wait_s"] / n,
+        "fit_ms": 1e3 * t["fitting_s"] / n,
+        "fit_frame_ms": 1e3 * t["fit_frames_s"] / max(t["fit_fitted_frames"], 1),
+        "fit_keyframes_s": t["fit_keyframes_s"],
+        "lighting_ms": 1e3 * t["lighting_s"] / n,
+        "peak_mb": peak_mb(),
+        "tracked": float(cap.tracked.mean()),
+        "rss_mb_by_progress": [(round(f, 2), round(m)) for f, m in samples],
+    }
+    print(f"{label}: {n} frames in {wall:.1f}s " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                                           for k, v in out.items()), flush=True)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("video", nargs="?", type=Path, default=DEFAULT)
+    p.add_argument("--minutes", type=float, default=10.0, help="length of the looped run (0: skip it)")
+    p.add_argument("--quality", default="balanced")
+    args = p.parse_args()
+
+    from core.video import open_video
+
+    print(f"load: {os.getloadavg()[0]:.2f} (1-minute load average on {os.cpu_count()} cores)")
+    fps, n = decode_fps(args.video)
+    print(f"decode only: {n} frames at {fps:.0f} fps ({1e3 / fps:.2f} ms/frame)")
+    reader = open_video(args.video)
+    print(f"video: {args.video.name} {reader.width}x{reader.height} {reader.fps:.2f} fps")
+    short = run(reader, str(args.video), args.quality, "clip")
+    last = short
+    if args.minutes > 0:
+        times = max(1, int(round(args.minutes * 60 * reader.fps / reader.frame_count)))
+        last = run(Looped(open_video(args.video), times), f"{args.video} x{times}", args.quality,
+                   f"looped x{times} ({times * reader.frame_count / reader.fps / 60:.1f} min)")
+        growth = last["rss_mb_by_progress"][-1][1] - last["rss_mb_by_progress"][1][1]
+        print(f"memory: peak {last['peak_mb']:.0f} MB after the long run vs {short['peak_mb']:.0f} MB after the "
+              f"short one; RSS grew {growth:.0f} MB from 10% to the end of the long run")
+    print(f"load: {os.getloadavg()[0]:.2f}")
+    print(" ".join(f"{k}={last[k]:.4g}" for k in ("fps", "landmark_fps", "fit_ms", "peak_mb", "tracked")))
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,8 @@ Renders each clip with core.synth (cached under --cache), runs the whole capture
 - rot_err_deg: mean absolute head rotation error (XYZ Euler degrees, all three angles);
 - lmk_err_iod: mean distance of the fitted model's 68 landmarks (model.landmarks68 projected) from the
   true ones, over the inter-ocular (outer eye corner) distance.
-Also reported: gaze error, focal, and the solver alone on the true MediaPipe points (--truth-landmarks).
+Also reported: gaze error, focal, the correlation of fitted and true irradiance over front-facing normals
+(light_corr), and the solver alone on the true MediaPipe points (--truth-landmarks).
 
 Run: .venv/bin/python bench/accuracy_synth.py [--seeds 1001 1002 1003] [--frames 300] [--size 512]
 Last line: weight_mae=... rot_err_deg=... lmk_err_iod=...
@@ -35,7 +36,8 @@ def clip(seed: int, frames: int, size: int, cache: Path) -> Path:
     return out
 
 
-def evaluate(names, weights, rotation, translation, identity, focal, gaze, tracked, truth, model) -> dict:
+def evaluate(names, weights, rotation, translation, identity, focal, gaze, tracked, truth, model,
+             lighting=None) -> dict:
     from core.render.camera import Camera, transform
 
     w_true = truth["weights"]
@@ -61,6 +63,15 @@ def evaluate(names, weights, rotation, translation, identity, focal, gaze, track
     }
     if gaze is not None:
         out["gaze_err_deg"] = float(np.abs(gaze - truth["gaze"])[t].mean())
+    if lighting is not None:  # the irradiance pattern over front-facing normals (albedo scale aside)
+        from core.render.sh import sh_basis
+
+        n = np.random.default_rng(0).normal(size=(400, 3))
+        n = n / np.linalg.norm(n, axis=1, keepdims=True)
+        basis = sh_basis(n[n[:, 2] > 0.3])
+        corr = [np.corrcoef(basis @ truth["lighting"][i][:, c], basis @ lighting[i][:, c])[0, 1]
+                for i in np.flatnonzero(t) for c in range(3)]
+        out["light_corr"] = float(np.mean(corr))
     per = err.mean(0)
     out["worst"] = [(names[i], round(float(per[i]), 3)) for i in np.argsort(-per)[:5]]
     return out
@@ -89,11 +100,10 @@ def main() -> None:
         folder = clip(seed, args.frames, args.size, args.cache)
         truth = load_truth(folder)
         t0 = time.perf_counter()
-        cap = capture_video(folder / "video.mp4", CaptureOptions(quality=args.quality, smoothing=args.smoothing,
-                                                                  lighting=False))
+        cap = capture_video(folder / "video.mp4", CaptureOptions(quality=args.quality, smoothing=args.smoothing))
         dt = time.perf_counter() - t0
         r = evaluate(cap.names, cap.weights, cap.rotation, cap.translation, cap.identity, cap.focal, cap.gaze,
-                     cap.tracked, truth, model)
+                     cap.tracked, truth, model, cap.lighting)
         print(f"seed {seed}: pipeline {dt:.1f}s {r}", flush=True)
         results.append(r)
         if args.truth_landmarks and "landmarks_mp" in truth:

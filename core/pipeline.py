@@ -2,8 +2,8 @@
 
 Memory stays flat in clip length: frames are decoded, handed to the landmark backend and dropped; only
 small per-frame arrays (landmarks, a few numbers) are kept. Fitting runs after the landmark pass because
-identity and focal length come from keyframes spread over the whole clip; lighting, where asked for,
-decodes the clip a second time (decoding is ~20x cheaper than landmarks).
+identity and focal length come from keyframes spread over the whole clip; for lighting, the colours under
+each frame's landmarks are kept during the landmark pass (no second decoding pass).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .io.capture import Capture
 from .job import Job, quiet_job
 from .landmarks import LandmarkBackendError, get_backend
 from .tracking import QUALITY, TrackingError, TrackingOptions, layout_for, track_clip
-from .tracking.lighting import LightingSampler, fit_sh
+from .tracking.lighting import fit_lighting, sample_colours, surface_normals
 from .video import VideoError, open_video
 
 
@@ -108,7 +108,7 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
                    source: str = "") -> Capture:
     """capture_video on an already opened frame source.
 
-    reader: re-iterable over core.video.Frame (iterated once, twice with lighting), with width, height,
+    reader: iterable over core.video.Frame (iterated once), with width, height,
     fps and frame_count attributes, as core.video.VideoReader (whose range/stride it already applies;
     options.start/stop/stride are only recorded). source: what to record as the source video.
     """
@@ -124,9 +124,12 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
         raise CaptureError(f"landmark backend {options.backend!r} cannot run: {e}") from e
 
     # 1. landmarks, streamed: the reader decodes ahead on its own thread; we keep only small arrays.
-    indices, stamps, points, conf = [], [], [], []
+    indices, stamps, points, conf, colours = [], [], [], [], []
     n_points = backend.n_points
     missing = np.full((n_points, 2), np.nan, np.float32)
+    no_colour = np.zeros((n_points, 3), np.uint8)
+    want_light = options.wants_lighting()
+    current: list = [None]  # the frame the backend is looking at (it yields one result per frame, in order)
 
     def frames():
         it = iter(reader)
@@ -141,6 +144,7 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
             timing["decode_wait_s"] += time.perf_counter() - t0
             indices.append(frame.index)
             stamps.append(frame.timestamp_s)
+            current[0] = frame.image
             yield frame
 
     t_start = time.perf_counter()
@@ -150,9 +154,14 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
                 if found is None:
                     points.append(missing)
                     conf.append(0.0)
+                    if want_light:
+                        colours.append(no_colour)
                 else:
                     points.append(np.asarray(found.points, np.float32))
                     conf.append(float(found.confidence))
+                    if want_light:
+                        colours.append(sample_colours(current[0], found.points))
+                current[0] = None
     except LandmarkBackendError as e:
         raise CaptureError(f"landmark backend {options.backend!r} failed: {e}") from e
     timing["landmarks_s"] = time.perf_counter() - t_start - timing["decode_wait_s"]
@@ -187,11 +196,11 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
     timing["fitting_s"] = time.perf_counter() - t0
     timing.update({f"fit_{k}": v for k, v in result.timing.items()})
 
-    # 3. lighting: a second decode pass, colours at visible face vertices
+    # 3. lighting from the colours under the landmarks
     lighting = None
-    if options.wants_lighting():
+    if want_light:
         t0 = time.perf_counter()
-        lighting = _fit_lighting(reader, result, model, job)
+        lighting = _fit_lighting(np.stack(colours), result, layout, model, job)
         timing["lighting_s"] = time.perf_counter() - t0
 
     metadata = {
@@ -221,24 +230,22 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
     return capture
 
 
-def _fit_lighting(reader, result, model, job: Job) -> np.ndarray:
+def _fit_lighting(colours: np.ndarray, result, layout, model, job: Job, chunk: int = 512) -> np.ndarray:
     """(N, 9, 3) SH coefficients per captured frame (held from the last good frame where none)."""
-    sampler = LightingSampler.build(model, result.identity)
-    n = len(result.weights)
+    n = len(colours)
+    normals = surface_normals(model, result.identity, layout.corners, layout.bary)
+    lm = layout.model
+    use = layout.weights > 0
     out = np.full((n, 9, 3), np.nan)
-    try:
-        for i, frame in enumerate(reader):
-            if i >= n:
-                break
-            if i % 16 == 0:
-                job.step("lighting", i, n)
-            if result.tracked[i]:
-                out[i] = fit_sh(frame.image, sampler, result.raw_weights[i], result.rotation_matrices[i],
-                                result.translation[i], result.focal)
-    except VideoError as e:
-        raise CaptureError(str(e)) from e
+    for a in range(0, n, chunk):  # chunks keep the (frames, points, 3) temporaries small
+        b = min(n, a + chunk)
+        job.step("lighting", a, n)
+        rot = result.rotation_matrices[a:b]
+        pts = lm.points(result.identity, result.raw_weights[a:b].astype(np.float64))
+        pts = np.einsum("nij,nlj->nli", rot, pts) + result.translation[a:b, None, :]
+        out[a:b] = fit_lighting(colours[a:b], normals, rot, pts, use)
     job.step("lighting", n, n)
-    good = np.isfinite(out).all((1, 2))
+    good = np.isfinite(out).all((1, 2)) & result.tracked
     if not good.any():
         return np.zeros((n, 9, 3), np.float32)
     idx = np.maximum.accumulate(np.where(good, np.arange(n), -1))

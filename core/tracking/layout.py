@@ -37,7 +37,8 @@ class PointLayout:
 
     model: the LandmarkModel over all L detector points; weights (L,): trust per point (0 = not used in
     the pose/expression fit); outer_eyes: the two outer eye corners (for inter-ocular distance);
-    iris: [left, right] iris centre indices or None; to68: (68,) indices giving the iBUG 68 subset.
+    iris: [left, right] iris centre indices or None; to68: (68,) indices giving the iBUG 68 subset;
+    corners (L, 3) vertex ids and bary (L, 3) weights: where each point sits on the mesh (for normals).
     """
 
     name: str
@@ -46,14 +47,17 @@ class PointLayout:
     outer_eyes: tuple[int, int]
     iris: tuple[int, int] | None
     to68: np.ndarray
+    corners: np.ndarray | None = None
+    bary: np.ndarray | None = None
 
 
 def ibug68_layout(face_model: FaceModel) -> PointLayout:
     """The 68-point scheme (FAN backend, annotations): the ICT model's own 68 landmark vertices."""
     weights = np.ones(68)
     weights[:17] = CONTOUR_WEIGHT
-    return PointLayout("ibug68", LandmarkModel.from_vertices(face_model, face_model.landmarks68), weights,
-                       (36, 45), None, np.arange(68))
+    ids = np.asarray(face_model.landmarks68)
+    return PointLayout("ibug68", LandmarkModel.from_vertices(face_model, ids), weights, (36, 45), None,
+                       np.arange(68), np.repeat(ids[:, None], 3, axis=1), np.tile([1.0, 0.0, 0.0], (68, 1)))
 
 
 def mediapipe_layout(face_model: FaceModel, correspondence=None) -> PointLayout:
@@ -70,7 +74,9 @@ def mediapipe_layout(face_model: FaceModel, correspondence=None) -> PointLayout:
     weights = np.ones(lm.n_points)
     weights[MEDIAPIPE_OVAL] = CONTOUR_WEIGHT
     weights[MEDIAPIPE_IRIS] = 0.0
-    return PointLayout("mediapipe478", lm, weights, (33, 263), MEDIAPIPE_IRIS_CENTERS, MEDIAPIPE_TO_68)
+    return PointLayout("mediapipe478", lm, weights, (33, 263), MEDIAPIPE_IRIS_CENTERS, MEDIAPIPE_TO_68,
+                       face_model.triangles[np.asarray(correspondence.triangle)],
+                       np.asarray(correspondence.bary, np.float64))
 
 
 def layout_for(n_points: int, face_model: FaceModel) -> PointLayout:

@@ -253,24 +253,36 @@ def _fit_lighting(colours: np.ndarray, result, layout, model, job: Job, chunk: i
     return out[idx].astype(np.float32)
 
 
-def fitted_vertices(capture: Capture, model, frame: int, index: np.ndarray | None = None) -> np.ndarray:
-    """(V, 3) camera-space vertices of the fitted head at capture frame `frame` (optionally a vertex subset)."""
+def fitted_vertices(capture: Capture, model, frame: int, eyes: bool = True) -> np.ndarray:
+    """(V, 3) camera-space vertices of the fitted head at capture frame `frame`, eyeballs turned by the gaze."""
     from .render.camera import transform
+    from .render.shading import rotate_eyes
 
-    v = model.vertices(capture.identity, capture.weights[frame], index).astype(np.float64)
+    v = model.vertices(capture.identity, capture.weights[frame]).astype(np.float64)
+    if eyes and capture.gaze is not None:
+        v = rotate_eyes(model, v, capture.gaze[frame])
     return transform(v, capture.rotation[frame], capture.translation[frame])
 
 
-def write_overlays(video_path: str | os.PathLike, capture: Capture, out_dir: str | os.PathLike, count: int = 6,
-                   frames: list[int] | None = None) -> list[Path]:
-    """PNG overlays of the fitted face mesh (green) and the detector's points (red) on `count` tracked frames.
+# iBUG 68 contours: jaw, brows, nose bridge, nostrils, eyes (closed), lips (closed).
+_CONTOURS = ((range(0, 17), False), (range(17, 22), False), (range(22, 27), False), (range(27, 31), False),
+             (range(31, 36), False), (range(36, 42), True), (range(42, 48), True), (range(48, 60), True),
+             (range(60, 68), True))
 
-    frames: capture frame numbers to draw (default: evenly spread tracked frames). Returns the paths.
+
+def write_overlays(video_path: str | os.PathLike, capture: Capture, out_dir: str | os.PathLike, count: int = 6,
+                   frames: list[int] | None = None, crop: bool = True) -> list[Path]:
+    """PNG overlays of the fit on `count` tracked frames (default: evenly spread).
+
+    Drawn: the fitted face mesh (green wireframe), its 68 landmark contours (yellow), iris rings at the
+    fitted pupils turned by the gaze (cyan), and the detector's points (red: its 68 subset and iris centres).
+    crop: cut to the face and enlarge it to at least 600 px high, so the fit can be judged by eye.
     """
     import cv2
 
     from .render.camera import Camera
     from .render.overlay import draw_mesh_overlay, draw_points
+    from .tracking.layout import MEDIAPIPE_TO_68
 
     model = load_face_model()
     out_dir = Path(out_dir)
@@ -280,23 +292,56 @@ def write_overlays(video_path: str | os.PathLike, capture: Capture, out_dir: str
         frames = good[np.linspace(0, len(good) - 1, min(count, len(good))).round().astype(int)].tolist()
     stop = model.submeshes["narrow_face"][1]
     tris = model.triangles[(model.triangles < stop).all(1)]
+    pupils = []  # the front-most vertex of each eyeball: the pupil centre, turned with the eye
+    for side in ("left", "right"):
+        a, b = model.submeshes[f"eyeball_{side}"]
+        pupils.append(a + int(np.argmax(model.neutral[a:b, 2])))
     camera = Camera(capture.image_size[0], capture.image_size[1], capture.focal)
     written = []
     stem = Path(video_path).stem
+
+    def front(p2, t):  # front faces of the outward-wound mesh turn clockwise in pixels (y down)
+        a, b, c = p2[t[:, 0]], p2[t[:, 1]], p2[t[:, 2]]
+        return t[(b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1]) < 0]
+
     for f in frames:
         source = int(capture.frame_indices[f])
         try:
             image = next(iter(open_video(video_path, source, source + 1, prefetch=0))).image
         except (VideoError, StopIteration) as e:
             raise CaptureError(f"cannot read frame {source} of {video_path} for the overlay") from e
-        p2 = camera.project(fitted_vertices(capture, model, f, np.arange(stop)))
-        a, b, c = p2[tris[:, 0]], p2[tris[:, 1]], p2[tris[:, 2]]
-        # Front faces of the outward-wound mesh turn clockwise in pixel coordinates (y down): keep those.
-        front = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1]) < 0
-        img = draw_mesh_overlay(image, p2, tris[front], color=(0, 255, 0), alpha=0.4, front_only=False)
-        if capture.landmarks is not None:
-            radius = max(1, round(min(capture.image_size) / 400))
-            img = draw_points(img, capture.landmarks[f], color=(0, 0, 255), radius=radius)
+        v_cam = fitted_vertices(capture, model, f)
+        p2 = camera.project(v_cam)
+        scale, offset = 1.0, np.zeros(2)
+        if crop:
+            face = p2[:stop]
+            lo, hi = face.min(0), face.max(0)
+            size = float((hi - lo).max()) * 1.3
+            centre = (lo + hi) / 2
+            x0, y0 = (centre - size / 2).astype(int)
+            x1, y1 = (centre + size / 2).astype(int)
+            pad = max(0, -x0, -y0, x1 - image.shape[1], y1 - image.shape[0])
+            image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT)
+            image = image[y0 + pad: y1 + pad, x0 + pad: x1 + pad]
+            scale = max(1.0, 600.0 / max(image.shape[0], 1))
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+            offset = np.array([x0, y0], np.float64)
+        q = (p2 - offset) * scale
+        img = draw_mesh_overlay(image, q, front(q, tris), color=(0, 200, 0), alpha=0.35, front_only=False)
+        for k in pupils:  # an iris-sized ring (about 6 mm radius) around each fitted pupil
+            r = 0.006 * capture.focal / -v_cam[k, 2] * scale
+            cv2.circle(img, tuple(np.round(q[k] * 16).astype(int)), int(round(r * 16)), (255, 255, 0), 2,
+                       cv2.LINE_AA, 4)
+        lm = q[model.landmarks68]
+        for idx, closed in _CONTOURS:
+            pts = np.round(lm[list(idx)] * 16).astype(np.int32)
+            cv2.polylines(img, [pts], closed, (0, 255, 255), 2, cv2.LINE_AA, 4)
+        if capture.landmarks is not None and np.isfinite(capture.landmarks[f]).all():
+            det = capture.landmarks[f]
+            det = det[MEDIAPIPE_TO_68] if len(det) == 478 else det
+            img = draw_points(img, (det - offset) * scale, color=(0, 0, 255), radius=2)
+            if len(capture.landmarks[f]) == 478:
+                img = draw_points(img, (capture.landmarks[f][[468, 473]] - offset) * scale, (0, 0, 255), 3)
         label = f"frame {source}  {'tracked' if capture.tracked[f] else 'LOST'}  conf {capture.confidence[f]:.2f}"
         cv2.putText(img, label, (10, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
         path = out_dir / f"{stem}_{source:06d}.png"

@@ -71,8 +71,10 @@ def test_synthetic_clip_is_captured(synth, tmp_path):
     assert progress[-1].fraction == pytest.approx(1.0)
     saved = Capture.load(cap.save(tmp_path / "c.npz"))
     assert np.array_equal(saved.weights, cap.weights) and saved.metadata["backend"] == "mediapipe"
-    pngs = write_overlays(video, cap, tmp_path / "look", count=2)
+    pngs = write_overlays(video, cap, tmp_path / "look", count=2, crop=False)
     assert len(pngs) == 2 and cv2.imread(str(pngs[0])).shape == (SIZE[1], SIZE[0], 3)
+    crop = cv2.imread(str(write_overlays(video, cap, tmp_path / "crop", frames=[3])[0]))
+    assert crop.shape[0] >= 600 and crop.shape[0] == crop.shape[1]
 
 
 def test_frame_range_stride_and_neutral(synth):

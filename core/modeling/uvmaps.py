@@ -101,13 +101,15 @@ def face_adjacency(model) -> sp.csr_matrix:
 
 @lru_cache(maxsize=4)
 def face_border_falloff(model, rings: int = 6) -> np.ndarray:
-    """(F,) 0 on face vertices that touch the rest of the head, rising to 1 over `rings` edge rings.
+    """(F,) 0 on face vertices that touch the back of the head and neck, rising to 1 over `rings` edge rings.
 
-    Corrections live on the face sub-mesh only; this keeps the face's border where the head joins it.
+    Corrections live on the face sub-mesh only; this keeps its outer border where the head joins it still
+    (the rims of the eyes and the mouth, joined to the sockets, stay free: lids and lips move there).
     """
     n = face_vertex_count(model)
+    a, b = model.submeshes["head_and_neck"]
     t = np.asarray(model.triangles)
-    mixed = t[(t < n).any(1) & (t >= n).any(1)]
+    mixed = t[(t < n).any(1) & ((t >= a) & (t < b)).any(1)]
     border = np.zeros(n, bool)
     border[mixed[mixed < n]] = True
     adj = face_adjacency(model)

@@ -52,9 +52,9 @@ class CaptureOptions:
 
     def stages(self) -> dict[str, float]:
         """Job stages and their share of the time (for the progress bar and ETA)."""
-        stages = {"landmarks": 0.85, "identity": 0.03, "fitting": 0.07}
+        stages = {"landmarks": 0.86, "identity": 0.05, "fitting": 0.08}
         if self.wants_lighting():
-            stages["lighting"] = 0.05
+            stages["lighting"] = 0.01
         return stages
 
     def wants_lighting(self) -> bool:

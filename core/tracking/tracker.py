@@ -4,7 +4,7 @@ smoothing and neutral calibration. Input is the landmark arrays of a clip (small
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -24,6 +24,7 @@ QUALITY = {
 }
 # A fit whose RMS error exceeds this fraction of the inter-ocular distance is a lost face.
 LOST_RMS_IOD = 0.12
+NOISE_RANGE = (0.0005, 0.008)  # metres: the landmark noise estimated per clip stays within this
 
 
 class TrackingError(ValueError):
@@ -38,6 +39,7 @@ class TrackingOptions:
     focal: float | None = None  # pixels; None = estimate from the keyframes
     settings: SolverSettings = field(default_factory=SolverSettings)
     identity_prior: float = 30.0
+    noise_factor: float = 3.0  # landmark noise = this x the keyframe fit's RMS (0: settings.sigma as given)
 
 
 @dataclass
@@ -109,6 +111,14 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
     else:
         kf = estimate_focal(lm, points[keys], width, height, layout.weights, settings, fovs=fovs,
                             identity_prior=options.identity_prior)
+    if options.noise_factor:
+        # Priors are in units of the landmark noise: take the noise from how well the keyframes fit
+        # (clean points get weak priors, a detector's jittery ones strong ones), then refit them.
+        depth = float(np.median([-st.translation[2] for st in kf.states]))
+        sigma = float(np.clip(options.noise_factor * kf.rms * depth / kf.focal, *NOISE_RANGE))
+        settings = replace(settings, sigma=sigma)
+        kf = fit_keyframes(lm, points[keys], kf.focal, center, layout.weights, settings,
+                           identity_prior=options.identity_prior, identity=kf.identity, rounds=2)
     if job is not None:
         job.step("identity", 1, 1)
 

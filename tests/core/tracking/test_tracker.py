@@ -38,7 +38,7 @@ def test_clip_is_fitted_and_gaps_are_held(clip, face_model):
     valid = np.ones(len(pts), bool)
     valid[40:50] = False  # the face left the frame and came back
     res = track_clip(pts, valid, (SIZE, SIZE), layout, face_model,
-                     options=TrackingOptions(smoothing=0.0, quality="fast"))
+                     options=TrackingOptions(smoothing=0.0, quality="fast", noise_factor=1.0))  # white noise
     assert np.array_equal(res.tracked, valid)
     assert np.allclose(res.weights[40:50], res.weights[39])  # held from the last good frame
     assert np.allclose(res.rotation[40:50], res.rotation[39])

@@ -478,26 +478,27 @@ def personalize(video: str | Path, capture: Capture, options: ModelingOptions | 
                 model=None) -> tuple[PersonalModel, Capture]:
     """Model, re-track with the model, and repeat while the landmark fit improves by at least min_gain.
 
-    Returns the last model and the capture tracked with it (capture.metadata["personal_model"] names it).
-    Without stored landmarks the capture is returned as given (tracked with the generic model).
+    Returns a model and the capture tracked with it (capture.metadata["personal_model"] names it); when
+    re-tracking does not improve on the generic fit, the model and the capture as given. Without stored
+    landmarks the capture cannot be re-tracked and comes back as given.
     """
     model = model or load_face_model()
     job = job or quiet_job()
-    person = build_personal_model(video, capture, options, job, model)
+    opt = options or ModelingOptions()
+    person = build_personal_model(video, capture, opt, job, model)
     if capture.landmarks is None:
         return person, capture
     best = tracking_rms(capture, model)
-    history = [best]
+    history = [round(best, 3)]
+    result = (person, capture)
     for _ in range(max_rounds):
-        new_capture, _ = retrack(capture, person, model)
-        rms = tracking_rms(new_capture, model, person)
-        history.append(rms)
+        tracked, _ = retrack(capture, person, model)
+        rms = tracking_rms(tracked, model, person)
+        history.append(round(rms, 3))
         if not np.isfinite(rms) or rms > best * (1 - min_gain):
             break
-        best, capture = rms, new_capture
-        person = build_personal_model(video, capture, options, job, model)
-    person.metadata["tracking_rms_px"] = [round(float(h), 3) for h in history]
-    if capture.metadata.get("personal_model", {}).get("id") != person.id:
-        capture = replace(capture, metadata={**capture.metadata,
-                                             "personal_model": {"id": person.id, "path": ""}})
+        best, result = rms, (person, tracked)
+        person = build_personal_model(video, tracked, opt, job, model)  # from the better-tracked capture
+    person, capture = result
+    person.metadata["tracking_rms_px"] = history
     return person, capture

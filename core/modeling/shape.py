@@ -88,6 +88,10 @@ class ShapeOptions:
     landmarks: float = 1.0
     landmark_sigma_px: float = 1.5  # landmark noise at a 200-pixel-wide face (scaled with the face size)
     landmark_frames: int = 240  # at most this many frames for the landmark term
+    # A detector's errors repeat from frame to frame (its own idea of a face), so more frames do not make
+    # them average out: the landmark term counts as this many frames' worth of evidence in all (0: each
+    # frame counts fully).
+    landmark_evidence: float = 0.0
     # Off by default: on synthetic clips (known truth) any weight above ~0.01 made the shapes worse, as a
     # free per-vertex albedo lets vertices slide over smooth skin to fit noise; kept for experiments.
     photometric: float = 0.0
@@ -377,6 +381,8 @@ class _Problem:
         r = np.where(lm.valid[..., None], pix - np.nan_to_num(lm.detected), 0.0)
         sigma = opt.landmark_sigma_px * lm.face_px[:, None] / 200.0
         wgt = lm.valid * lm.trust[None] / sigma**2 * opt.landmarks  # (K, L)
+        if opt.landmark_evidence > 0:
+            wgt = wgt * min(1.0, opt.landmark_evidence / len(wgt))
         lm.mblk = np.einsum("kl,klpi,klpj->klij", wgt, jac, jac)
         lm.rhs = -np.einsum("kl,klpi,klp->kli", wgt, jac, r)
         d2 = np.where(lm.valid, (r**2).sum(-1), 0.0)

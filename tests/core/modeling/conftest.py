@@ -27,3 +27,9 @@ def small_clip(tmp_path_factory):
     out = tmp_path_factory.mktemp("clip")
     truth = generate(7, 24, (192, 192), personal=True, out_dir=out, albedo_size=512)
     return out / "video.mp4", truth
+
+
+@pytest.fixture(scope="session")
+def make_capture():
+    """truth_capture, for tests (importlib mode cannot import this conftest as a module)."""
+    return truth_capture

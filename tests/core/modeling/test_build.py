@@ -1,0 +1,94 @@
+"""build_personal_model on a small synthetic clip: what it writes, and clear errors for bad input."""
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.io.personal import PersonalModel
+from core.modeling import ModelingError, ModelingOptions, build_personal_model
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _fast() -> ModelingOptions:
+    opt = ModelingOptions(keyframes=4)
+    opt.shape.cg_iterations = 10
+    opt.albedo.static_frames = 4
+    return opt
+
+
+def test_model_from_a_small_clip(small_clip, make_capture, face_model, tmp_path):
+    video, truth = small_clip
+    cap = make_capture(truth)
+    person = build_personal_model(video, cap, _fast(), model=face_model)
+    names = face_model.expression_names
+    exercised = truth["weights"].max(0) >= 0.15
+    assert set(person.metadata["fitted_shapes"]) == {n for n, e in zip(names, exercised) if e}
+    # shapes the clip never shows stay exactly generic
+    assert not person.expression_corrections[~exercised].any()
+    assert person.albedo.shape == (1024, 1024, 3) and 0 <= person.albedo.min() and person.albedo.max() <= 1
+    assert set(person.dynamic_albedo_names) <= set(names)
+    # the face cell of the atlas is skin-coloured where the clip shows it (not black, not the fill colour)
+    face = person.albedo[300:500, 250:520]
+    assert 0.1 < face.mean() < 0.95
+    path = person.save(tmp_path / "p.npz")
+    back = PersonalModel.load(path)
+    np.testing.assert_allclose(back.expression_deltas(face_model), person.expression_deltas(face_model), atol=1e-7)
+    assert (tmp_path / "p.albedo.png").exists()
+
+
+def test_capture_from_another_video_is_refused(small_clip, make_capture):
+    video, truth = small_clip
+    cap = make_capture(truth)
+    with pytest.raises(ModelingError, match="another video"):
+        build_personal_model(video, replace(cap, image_size=(640, 480)), _fast())
+    longer = {k: (np.concatenate([v] * 5) if isinstance(v, np.ndarray) and v.ndim and len(v) == 24 else v)
+              for k, v in truth.items()}
+    longer["timestamps"] = np.arange(120) / 30.0
+    with pytest.raises(ModelingError, match="another video"):
+        build_personal_model(video, make_capture(longer), _fast())
+
+
+def test_mostly_untracked_clip(small_clip, make_capture, face_model):
+    video, truth = small_clip
+    cap = make_capture(truth)
+    cap.tracked[:] = False
+    cap.tracked[:2] = True
+    with pytest.raises(ModelingError, match="tracked in only 2 of 24"):
+        build_personal_model(video, cap, _fast())
+    opt = _fast()
+    opt.on_poor_tracking = "generic"
+    person = build_personal_model(video, cap, opt, model=face_model)
+    assert "tracked in only" in person.metadata["warnings"][0]
+    assert not person.expression_corrections.any()
+
+
+def test_single_expression_leaves_the_rest_generic(small_clip, make_capture, face_model):
+    video, truth = small_clip
+    cap = make_capture(truth)
+    jaw = face_model.expression_names.index("jawOpen")
+    w = np.zeros_like(cap.weights)
+    w[:, jaw] = 0.5  # the same face in every frame
+    cap = replace(cap, weights=w)
+    person = build_personal_model(video, cap, _fast(), model=face_model)
+    assert person.metadata["fitted_shapes"] == ["jawOpen"]
+    others = np.arange(53) != jaw
+    assert not person.expression_corrections[others].any()
+    assert person.dynamic_albedo_names == ()  # nothing varies, so nothing to regress
+
+
+def test_cli_writes_model_and_reports_bad_input(small_clip, make_capture, tmp_path):
+    video, truth = small_clip
+    cap_path = make_capture(truth).save(tmp_path / "cap.npz")
+    out = tmp_path / "person.npz"
+    r = subprocess.run([sys.executable, "-m", "core", "model", str(video), str(cap_path), "-o", str(out),
+                        "--keyframes", "4", "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert out.exists() and out.with_suffix(".json").exists() and "personalized shapes" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "core", "model", str(video), str(tmp_path / "nope.npz"), "-o",
+                        str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "no such capture" in r.stderr and "Traceback" not in r.stderr

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 # The signals' speed scales: speed at which the cut-off has risen by about 1 Hz per unit of `beta`.
-BETA = {"weights": 1.0, "rotation": 0.05, "translation": 20.0, "gaze": 0.05}  # 1/unit, 1/deg, 1/m, 1/deg
+BETA = {"weights": 3.0, "rotation": 0.05, "translation": 20.0, "gaze": 0.05}  # 1/unit, 1/deg, 1/m, 1/deg
 
 
 def one_euro(x: np.ndarray, t: np.ndarray, min_cutoff: float, beta: float, d_cutoff: float = 1.0) -> np.ndarray:

@@ -40,7 +40,7 @@ class SolverSettings:
     sigma: float = 0.0015
     sparsity: float = 2.0  # L1 on weights (weights >= 0 so it is linear)
     ridge: float = 2.0  # L2 on weights
-    temporal: float = 30.0  # L2 on the change of weights from the previous frame
+    temporal: float = 1.0  # L2 on the change of weights from the previous frame
     temporal_rotation: float = 2000.0  # per radian^2 of change from the previous frame
     temporal_translation: float = 2e5  # per metre^2
     iterations: int = 4

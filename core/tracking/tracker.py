@@ -25,6 +25,10 @@ QUALITY = {
 # A fit whose RMS error exceeds this fraction of the inter-ocular distance is a lost face.
 LOST_RMS_IOD = 0.12
 NOISE_RANGE = (0.0005, 0.008)  # metres: the landmark noise estimated per clip stays within this
+CLOSED_EYE = 0.4  # an eye open less than this fraction of its median opening counts as closed
+# Per-shape multipliers of the weights' sparsity and size priors: blinks are brief and large, and the
+# lids carry few landmarks, so a uniform prior would flatten them.
+SHAPE_PRIOR = {"eyeBlink_L": 0.25, "eyeBlink_R": 0.25}
 
 
 class TrackingError(ValueError):
@@ -98,6 +102,8 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
     width, height = image_size
     center = ((width - 1) / 2.0, (height - 1) / 2.0)
     settings = options.settings
+    if settings.shape_prior is None:
+        settings = replace(settings, shape_prior=np.array([SHAPE_PRIOR.get(nm, 1.0) for nm in layout.model.names]))
     lm = layout.model
     if job is not None:
         job.step("identity", 0, 1)
@@ -151,6 +157,13 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
 
     prev: FitState | None = None
     hold = None
+    open_gaze = np.zeros((2, 2))
+    closed = np.zeros((n, 2), bool)
+    if layout.lids is not None:
+        opening = np.stack([np.linalg.norm(points[:, u] - points[:, d], axis=1) for u, d in layout.lids], 1)
+        opening /= np.maximum(iod, 1e-6)[:, None]
+        typical = np.nanmedian(np.where(valid[:, None], opening, np.nan), axis=0)
+        closed = opening < CLOSED_EYE * typical
     for i in range(n):
         if job is not None and i % 16 == 0:
             job.step("fitting", i, n)
@@ -172,8 +185,13 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
             prev = None
             continue
         if eyes is not None:  # the eyeLook weights held in the next frame's solve (one frame late, lids only)
-            gaze[i] = read_gaze(i, st)
-            hold = hold_for(gaze[i])
+            g = read_gaze(i, st)
+            # A closed eye hides its iris (the detector guesses): keep that eye's last open gaze.
+            shut = closed[i]
+            g[shut] = open_gaze[shut]
+            open_gaze[~shut] = g[~shut]
+            gaze[i] = g
+            hold = hold_for(g)
         weights[i], rot[i], trans[i], rms[i], tracked[i] = st.weights, st.rotation, st.translation, err, True
         prev = st
     t_frames = time.perf_counter() - t_start

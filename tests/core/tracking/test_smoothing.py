@@ -29,7 +29,7 @@ def test_smoothing_removes_jitter_keeps_blinks_and_range():
     out = smooth(noisy, t, 0.5)
     still = ~np.convolve(blink, np.ones(9), "same").astype(bool)
     jitter = lambda x: np.abs(np.diff(x[still, 0], 2)).mean()  # noqa: E731
-    assert jitter(out) < 0.35 * jitter(noisy)
+    assert jitter(out) < 0.4 * jitter(noisy)
     assert np.abs(out - clean)[still].mean() < np.abs(noisy - clean)[still].mean()
     assert out[blink, 1].max() > 0.8  # the blink keeps most of its height
     assert out.min() >= 0 and out.max() <= 1

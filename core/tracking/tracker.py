@@ -10,7 +10,7 @@ import numpy as np
 
 from ..facemodel.model import FaceModel
 from ..render.camera import euler_to_matrix, matrix_to_euler
-from .gaze import eye_model, gaze_from_iris, gaze_to_eye_look
+from .gaze import direction_to_angles, eye_model, gaze_from_iris, gaze_to_eye_look
 from .keyframes import estimate_focal, fit_keyframes, select_keyframes
 from .layout import PointLayout, interocular
 from .smoothing import neutral_calibrate, smooth
@@ -43,6 +43,10 @@ class TrackingOptions:
     focal: float | None = None  # pixels; None = estimate from the keyframes
     settings: SolverSettings = field(default_factory=SolverSettings)
     identity_prior: float = 30.0
+    # The iris says where an eye looks only relative to an eyeball placed by the fit, which can be off by a
+    # millimetre (~5 degrees). True: assume the person mostly looks at the camera and take out each eye's
+    # median offset from that; False: trust the geometry.
+    gaze_at_camera: bool = False
     noise_factor: float = 3.0  # landmark noise = this x the keyframe fit's RMS (0: settings.sigma as given)
 
 
@@ -73,6 +77,17 @@ def _hold(values: np.ndarray, good: np.ndarray) -> np.ndarray:
     first = int(np.argmax(good))
     idx[idx < 0] = first
     return values[idx]
+
+
+def _center_gaze(gaze: np.ndarray, good: np.ndarray, rot: np.ndarray, trans: np.ndarray, eyes) -> np.ndarray:
+    """Gaze less its per-eye median offset from the camera direction (see TrackingOptions.gaze_at_camera)."""
+    if good.sum() < 10:
+        return gaze
+    centres = np.einsum("nij,ej->nei", rot[good], eyes.centers) + trans[good, None, :]  # camera space
+    to_cam = -centres / np.linalg.norm(centres, axis=-1, keepdims=True)
+    head = np.einsum("nji,nej->nei", rot[good], to_cam)  # R^T: into the head's frame
+    at_camera = direction_to_angles(head) - direction_to_angles(eyes.rest)[None]
+    return gaze - np.median(gaze[good] - at_camera, axis=0)[None]
 
 
 def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int], layout: PointLayout,
@@ -200,6 +215,8 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
     if not tracked.any():
         raise TrackingError(f"the face model could not be fitted to any of {n} frames")
     raw = weights.copy()
+    if gaze is not None and options.gaze_at_camera:
+        gaze = _center_gaze(gaze, tracked & ~closed.any(1), rot, trans, eyes)
     if gaze is not None:
         for k, value in gaze_to_eye_look(gaze, lm.names).items():
             raw[:, k] = value

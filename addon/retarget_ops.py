@@ -241,13 +241,19 @@ def retarget(context, capture: Capture, mapping: Mapping, meshes, *, head=None, 
     values = apply(mapping, x, names)  # (keys, targets)
     result = RetargetResult(frames=len(frames))
     column = {t: i for i, t in enumerate(mapping.targets)}
+    keyed: dict[tuple[str, ...], bpy.types.Key] = {}  # mapped key set -> the Key whose curves carry it
     for obj in meshes:
         keys = obj.data.shape_keys
-        here = [t for t in mapping.targets if t in keys.key_blocks]
+        here = tuple(t for t in mapping.targets if t in keys.key_blocks)
         if not here:
             continue
-        paths = [(f'key_blocks["{bpy.utils.escape_identifier(t)}"].value', 0) for t in here]
-        keying.key_array(keys, paths, frames, values[:, [column[t] for t in here]], group="Likeness")
+        first = keyed.get(here)
+        if first is not None and _share_animation(first, keys):
+            pass  # same keys, same values: the meshes share one action (and slot), keyed once
+        else:
+            paths = [(f'key_blocks["{bpy.utils.escape_identifier(t)}"].value', 0) for t in here]
+            keying.key_array(keys, paths, frames, values[:, [column[t] for t in here]], group="Likeness")
+            keyed.setdefault(here, keys)
         for t in here:  # show the first keyed value without a frame change
             keys.key_blocks[t].value = float(values[0, column[t]])
         result.meshes[obj.name] = len(here)
@@ -268,6 +274,19 @@ def retarget(context, capture: Capture, mapping: Mapping, meshes, *, head=None, 
         scene.frame_start, scene.frame_end = int(frames.min()), int(frames.max())
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _share_animation(source: bpy.types.Key, keys: bpy.types.Key) -> bool:
+    """Let `keys` play `source`'s action when that loses nothing: it has no action, or already this one."""
+    action = source.animation_data.action
+    own = keys.animation_data.action if keys.animation_data else None
+    if own is not None and own != action:
+        return False
+    adt = keys.animation_data or keys.animation_data_create()
+    adt.action = action
+    if hasattr(action, "slots"):  # Blender 4.4+: one slot can animate several data-blocks
+        adt.action_slot = source.animation_data.action_slot
+    return True
 
 
 def _key_rotation(where, rot_core: np.ndarray, frames: np.ndarray) -> str:

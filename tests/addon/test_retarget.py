@@ -326,3 +326,20 @@ def test_real_clip_retarget_and_cycles_render(likeness, puppet, tmp_path):
     assert np.mean(np.abs(centre - px[3, 3]).sum(-1) > 0.1) > 0.5
     print(f"smile frame {frame}: mouthSmileLeft {arkit[peak, ARKIT_NAMES.index('mouthSmileLeft')]:.2f}, "
           f"jawOpen {arkit[peak, ARKIT_NAMES.index('jawOpen')]:.2f}; render {out}")
+
+
+def test_meshes_share_one_action_unless_one_has_its_own(likeness, puppet, tmp_path):
+    from likeness.addon import keying
+
+    eye = bpy.data.objects["EyeRight"].data.shape_keys
+    keying.key_values(eye, 'key_blocks["viseme_aa"].value', 0, [1, 50], [0.0, 1.0])  # the user's own curve
+    own = eye.animation_data.action
+    puppet.capture_path = str(_capture(likeness, frames=20).save(tmp_path / "cap.npz"))
+    bpy.ops.likeness.retarget_auto_map()
+    assert bpy.ops.likeness.retarget_apply() == {"FINISHED"}
+    actions = {n: bpy.data.objects[n].data.shape_keys.animation_data.action for n in MESHES}
+    assert actions["Wolf3D_Head"] == actions["Wolf3D_Teeth"] == actions["EyeLeft"]
+    assert actions["EyeRight"] == own  # kept, with the mapped curves added beside the user's curve
+    paths = {fc.data_path for fc in keying.channels(eye)}
+    assert 'key_blocks["viseme_aa"].value' in paths and 'key_blocks["jawOpen"].value' in paths
+    _check_keys(likeness, _capture(likeness, frames=20))

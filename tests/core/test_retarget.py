@@ -318,3 +318,31 @@ def test_person_vertices_with_a_personal_model():
     cap = _capture(frames=2)
     assert np.array_equal(retarget_to_person(cap, person).identity, identity)
     np.testing.assert_allclose(person_vertices(cap, person, model), model.vertices(identity, cap.weights), atol=1e-5)
+
+
+def test_head_and_gaze_rotations():
+    from core.render.camera import euler_to_matrix
+    from core.retarget.pose import gaze_rotations, head_rotations, matrices_to_quaternions
+
+    rot = np.array([[5.0, 0, 0], [5.0, 30, 0], [5.0, -10, 2], [5.0, 0, 0]])
+    rel = head_rotations(rot, "first")
+    np.testing.assert_allclose(rel[0], np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(rel[1], euler_to_matrix(np.array([0, 30, 0])), atol=1e-9)
+    np.testing.assert_allclose(head_rotations(rot, "camera"), euler_to_matrix(rot))
+    med = head_rotations(rot, "median")  # median pose (5, 0, 0) is the rest pose
+    np.testing.assert_allclose(med[0], np.eye(3), atol=1e-12)
+    with pytest.raises(ValueError, match="reference"):
+        head_rotations(rot, "mean")
+    # gaze: positive yaw turns the eye's +Z towards the subject's left (+X), positive pitch tips it down
+    g = gaze_rotations(np.array([[[20.0, 0.0], [0.0, 15.0]]]))
+    fwd = g[0] @ np.array([0, 0, 1.0])
+    assert fwd[0, 0] > 0.3 and abs(fwd[0, 1]) < 1e-9
+    assert fwd[1, 1] < -0.2 and abs(fwd[1, 0]) < 1e-9
+    # quaternions: (w, x, y, z), unit, no sign flips between neighbours even across 180 degrees
+    r = euler_to_matrix(np.stack([np.zeros(50), np.zeros(50), np.linspace(0, 350, 50)], axis=1))
+    q = matrices_to_quaternions(r)
+    np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1, atol=1e-9)
+    assert np.all(np.sum(q[1:] * q[:-1], axis=1) > 0)
+    np.testing.assert_allclose(q[0], [1, 0, 0, 0], atol=1e-12)
+    half = np.radians(350 / 49 * 7) / 2
+    np.testing.assert_allclose(np.abs(q[7]), [np.cos(half), 0, 0, np.sin(half)], atol=1e-9)

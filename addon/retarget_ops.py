@@ -16,7 +16,7 @@ from pathlib import Path
 
 import bpy
 import numpy as np
-from bpy.props import BoolProperty, StringProperty
+from bpy.props import BoolProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..core.facemodel.arkit import ARKIT_NAMES
@@ -533,11 +533,14 @@ class LIKENESS_OT_import_livelink(bpy.types.Operator, ImportHelper):
     filter_glob: StringProperty(default="*.csv", options={"HIDDEN"})
     retarget_now: BoolProperty(name="Retarget onto the Target", default=True,
                                description="Key the take onto the chosen target with the current mapping")
+    timecode_fps: IntProperty(name="Timecode Rate", default=0, min=0, max=120,
+                              description="Frames per second of the take's timecodes; 0 infers it (the app "
+                                          "records 60 by default)")
 
     def execute(self, context):
         settings = _settings(context)
         try:
-            capture = import_csv(self.filepath)
+            capture = import_csv(self.filepath, fps=self.timecode_fps or None)
         except LiveLinkError as e:
             self.report({"ERROR"}, f"Likeness: {e}")
             return {"CANCELLED"}

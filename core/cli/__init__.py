@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+
 class UserError(Exception):
     """An error whose message is for the user (bad input, missing set-up); the CLI prints it, no traceback."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import bpy
 from bpy.props import StringProperty
 
-from . import jobs
+from . import jobs, retarget_ops
 
 POLL_SECONDS = 0.1
 
@@ -114,6 +114,8 @@ class LIKENESS_OT_capture_video(_WorkerOperator, bpy.types.Operator):
         except Exception as e:
             return self._fail(context, f"Building the head failed: {_message(e)}")
         capture, _ = jobs.capture_and_personal(worker.result)
+        # The Retarget panel's "Last Capture" source is this one from now on.
+        retarget_ops.remember_capture(capture, Path(self._request.video).name)
         message = (f"Likeness: built '{built.collection.name}' from {int(capture.tracked.sum())} of "
                    f"{capture.n_frames} frames in {_elapsed(worker)}")
         self.report({"INFO"}, message)

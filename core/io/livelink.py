@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..facemodel.arkit import ARKIT_NAMES, arkit_name_to_ict, arkit_to_ict, ict_to_arkit
+from ..facemodel.arkit import ARKIT_NAMES, ICT_NAMES, arkit_to_ict, ict_to_arkit
 from .capture import Capture
 
 LLF_BLENDSHAPES: tuple[str, ...] = (
@@ -53,8 +53,6 @@ HEADER: tuple[str, ...] = ("Timecode", "BlendShapeCount", *LLF_BLENDSHAPES, *LLF
 TIMECODE_RATES = (24, 25, 30, 48, 50, 60)
 DEFAULT_TIMECODE_RATE = 60  # the app's default
 _TIMECODE = re.compile(r"^\s*(\d{1,3}):(\d{1,2}):(\d{1,2})[:;.](\d{1,3}(?:\.\d+)?)\s*$")
-# The 53 ICT expression names in the face model's order (sorted), from the one ARKit table.
-ICT_NAMES: tuple[str, ...] = tuple(sorted({n for a in ARKIT_NAMES for n in arkit_name_to_ict(a)}))
 # LLF column -> index in ARKIT_NAMES (EyeBlinkLeft -> eyeBlinkLeft).
 _ARKIT_INDEX = {c: ARKIT_NAMES.index(c[0].lower() + c[1:]) for c in LLF_BLENDSHAPES}
 

@@ -32,12 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..facemodel.arkit import ARKIT_NAMES, arkit_name_to_ict, ict_to_arkit
+from ..facemodel.arkit import ARKIT_NAMES, ICT_NAMES, ict_to_arkit
 
 FORMAT = "likeness.mapping"
 VERSION = 1
-# The 53 ICT expression names in the face model's order (sorted), derived from the one ARKit table.
-ICT_NAMES: tuple[str, ...] = tuple(sorted({n for a in ARKIT_NAMES for n in arkit_name_to_ict(a)}))
 SOURCE_NAMES = {"arkit": ARKIT_NAMES, "ict": ICT_NAMES}
 _ROW_KEYS = {"target", "sources", "offset", "clamp", "gain", "gamma"}
 

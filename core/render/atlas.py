@@ -23,6 +23,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..facemodel.model import ATLAS_CELLS
+
 # Sub-meshes drawn as transparent cards upstream: never rendered, never textured.
 HIDDEN_SUBMESHES = (
     "lacrimal_fluid_left", "lacrimal_fluid_right", "eye_blend_left", "eye_blend_right",
@@ -30,13 +32,13 @@ HIDDEN_SUBMESHES = (
 )
 EYE_SUBMESHES = ("eyeball_left", "eyeball_right")
 
-# (material, UV tile) -> (x0, y0, scale) of its cell in the atlas (x right, y down, unit square).
+# (material, UV tile) -> (x0, y0, scale) of its cell in the atlas (x right, y down, unit square): the
+# cells of FaceModel's atlas (ATLAS_CELLS, v up), seen from the image's top-left corner.
+_CELL_NAMES = {("skin", 0): "face", ("eye", 0): "eyeball", ("skin", 1): "head", ("skin", 2): "gums",
+               ("skin", 3): "teeth"}
 CELLS: dict[tuple[str, int], tuple[float, float, float]] = {
-    ("skin", 0): (0.0, 0.0, 0.75),
-    ("eye", 0): (0.75, 0.0, 0.25),
-    ("skin", 1): (0.75, 0.25, 0.25),
-    ("skin", 2): (0.75, 0.5, 0.25),
-    ("skin", 3): (0.75, 0.75, 0.25),
+    key: (ATLAS_CELLS[name][0], 1.0 - ATLAS_CELLS[name][1] - ATLAS_CELLS[name][2], ATLAS_CELLS[name][2])
+    for key, name in _CELL_NAMES.items()
 }
 
 
@@ -69,13 +71,8 @@ def texture_coords(model) -> np.ndarray:
 
     Hidden triangles get coordinates outside [0, 1] (-1) so nothing samples them by accident.
     """
-    uv = model.uvs[model.triangle_uvs].astype(np.float64)  # (T, 3, 2)
-    tile = np.floor(uv[..., 0].mean(axis=1)).astype(int)
-    eye = _triangle_submesh_mask(model, EYE_SUBMESHES)
-    out = np.full(uv.shape, -1.0)
-    for (material, t), (x0, y0, s) in CELLS.items():
-        sel = (tile == t) & (eye if material == "eye" else ~eye) & visible_triangles(model)
-        out[sel, :, 0] = x0 + s * (uv[sel, :, 0] - t)
-        out[sel, :, 1] = y0 + s * (1.0 - uv[sel, :, 1])
+    out = model.triangle_atlas_uvs.astype(np.float64)  # (T, 3, 2), v up
+    out[..., 1] = 1.0 - out[..., 1]
+    out[~visible_triangles(model)] = -1.0
     out.flags.writeable = False
     return out

@@ -47,7 +47,7 @@ class AlbedoOptions:
     # A dynamic map is kept when, over its region, its squared coefficients are typically this many times
     # their noise variance (1 is pure noise; residual misfit correlated with a shape raises it too).
     keep_snr: float = 1.2
-    min_cos: float = 0.25  # texels seen more obliquely than this are not used
+    min_cos: float = 0.4  # texels seen more obliquely than this are not used (silhouettes catch background)
     candidates: tuple[str, ...] = WRINKLE_SHAPES
 
 
@@ -182,6 +182,10 @@ class AlbedoAccumulator:
             full = np.zeros((k, model.n_vertices))
             full[:, :n_face] = masks
             region = self.dyn.interpolate(full.T)  # (T, k)
+            # Not at the rims of the mouth and eyes: there a misfit shows teeth or eyeball, not skin.
+            rim = np.zeros(model.n_vertices, np.float32)
+            rim[:n_face] = uvmaps.rim_vertices(model)
+            region = region * (self.dyn.interpolate(rim[:, None])[:, 0] < 0.01)[:, None]
             keep = region.max(1) > 0.05
             self.dyn = self.dyn.subset(keep)
             self.region = region[keep] > 0.05  # (T, k)
@@ -264,7 +268,7 @@ class AlbedoAccumulator:
                 coef = self._solve_dynamic(keep)
             for j in np.flatnonzero(keep):
                 flat = np.zeros((s * s, 3), np.float32)
-                flat[self.dyn.flat] = coef[:, 1 + j]
+                flat[self.dyn.flat] = np.clip(coef[:, 1 + j], -0.5, 0.5)
                 dyn_maps[j] = _fill_from_edges(flat.reshape(s, s, 3), self.dyn.flat, s)
         names = tuple(n for n, kk in zip(self.names, keep) if kk)
         dyn_maps = dyn_maps[keep]

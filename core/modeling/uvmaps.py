@@ -125,6 +125,36 @@ def face_border_falloff(model, rings: int = 6) -> np.ndarray:
 
 
 @lru_cache(maxsize=4)
+def rim_vertices(model, rings: int = 2) -> np.ndarray:
+    """(F,) bool: face vertices within `rings` edges of the eye and mouth openings (where the face meets the
+    sockets): there the colour a camera sees changes with the slightest misfit (teeth, eyeball, lashes)."""
+    n = face_vertex_count(model)
+    inner = np.zeros(model.n_vertices, bool)
+    for name in ("mouth_socket", "eye_socket_left", "eye_socket_right"):
+        a, b = model.submeshes[name]
+        inner[a:b] = True
+    t = np.asarray(model.triangles)
+    touching = t[inner[t].any(1) & (t < n).any(1)]
+    near = np.zeros(n, bool)
+    near[touching[touching < n]] = True
+    adj = face_adjacency(model)
+    for _ in range(rings):
+        near |= adj @ near.astype(np.float64) > 0
+    # The lips roll far inwards before the socket: also everything within 3 mm of the inner lip line.
+    v = np.asarray(model.neutral[:n], np.float64)
+    line = np.asarray(model.neutral)[model.landmarks68[60:68]].astype(np.float64)
+    seg_a, seg_b = line, np.roll(line, -1, axis=0)
+    dist = np.full(n, np.inf)
+    for a_, b_ in zip(seg_a, seg_b):
+        ab = b_ - a_
+        t = np.clip((v - a_) @ ab / max(ab @ ab, 1e-12), 0, 1)
+        dist = np.minimum(dist, np.linalg.norm(v - (a_ + t[:, None] * ab), axis=1))
+    near |= dist < 0.003
+    near.flags.writeable = False
+    return near
+
+
+@lru_cache(maxsize=4)
 def expression_masks(model, low: float = 0.02, high: float = 0.15, dilate: int = 3, smooth: int = 3) -> np.ndarray:
     """(53, F) in [0, 1]: where each generic shape moves the face skin (delta magnitude, dilated, smoothed).
 

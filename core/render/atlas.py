@@ -30,7 +30,6 @@ HIDDEN_SUBMESHES = (
     "lacrimal_fluid_left", "lacrimal_fluid_right", "eye_blend_left", "eye_blend_right",
     "eye_occlusion_left", "eye_occlusion_right", "eyelashes_left", "eyelashes_right",
 )
-EYE_SUBMESHES = ("eyeball_left", "eyeball_right")
 
 # (material, UV tile) -> (x0, y0, scale) of its cell in the atlas (x right, y down, unit square): the
 # cells of FaceModel's atlas (ATLAS_CELLS, v up), seen from the image's top-left corner.

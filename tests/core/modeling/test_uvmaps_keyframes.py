@@ -45,3 +45,11 @@ def test_keyframes_cover_distinct_expressions():
     usable = np.ones(300, bool)
     usable[100:120] = False
     assert not any(100 <= k < 120 for k in select_keyframes(w, usable, 10))
+
+
+def test_rims_of_mouth_and_eyes(face_model):
+    rim = uvmaps.rim_vertices(face_model)
+    lm = face_model.landmarks68
+    assert rim[lm[62]] and rim[lm[66]]  # inner lips
+    assert rim[lm[37]] and rim[lm[44]]  # eyelids
+    assert not rim[lm[8]] and not rim[lm[30]] and not rim[lm[19]]  # chin, nose tip, brow

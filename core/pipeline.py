@@ -169,6 +169,7 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
     if n == 0:
         raise CaptureError(f"{video_path}: no frames in the range start={options.start} stop={options.stop}")
     points_arr = np.stack(points)
+    del points  # the per-frame list: halves the peak on long clips
     valid = np.isfinite(points_arr[:, 0, 0])
     if not valid.any():
         raise CaptureError(f"no face found in {n} frame{'s' if n != 1 else ''} of {video_path}")
@@ -200,7 +201,9 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
     lighting = None
     if want_light:
         t0 = time.perf_counter()
-        lighting = _fit_lighting(np.stack(colours), result, layout, model, job)
+        colours_arr = np.stack(colours)
+        del colours
+        lighting = _fit_lighting(colours_arr, result, layout, model, job)
         timing["lighting_s"] = time.perf_counter() - t0
 
     metadata = {
@@ -319,7 +322,7 @@ def write_overlays(video_path: str | os.PathLike, capture: Capture, out_dir: str
             size = float((hi - lo).max()) * 1.3
             centre = (lo + hi) / 2
             x0, y0 = (centre - size / 2).astype(int)
-            x1, y1 = (centre + size / 2).astype(int)
+            x1, y1 = x0 + int(size), y0 + int(size)
             pad = max(0, -x0, -y0, x1 - image.shape[1], y1 - image.shape[0])
             image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT)
             image = image[y0 + pad: y1 + pad, x0 + pad: x1 + pad]

@@ -104,7 +104,7 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
     if options.quality not in QUALITY:
         raise TrackingError(f"unknown quality {options.quality!r}; choose one of {', '.join(QUALITY)}")
     n_keys, iterations, exact, fovs = QUALITY[options.quality]
-    points = np.asarray(points, np.float64)
+    points = np.asarray(points)  # kept as given (float32 from the pipeline): a 10-minute clip is 70 MB of it
     valid = np.asarray(valid, bool).copy()
     n = len(points)
     if points.ndim != 3 or points.shape[1:] != (layout.model.n_points, 2):
@@ -126,11 +126,12 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
     # 1. focal and identity on keyframes
     t_start = time.perf_counter()
     keys = select_keyframes(points, valid, n_keys)
+    key_points = points[keys].astype(np.float64)
     if options.focal:
-        kf = fit_keyframes(lm, points[keys], options.focal, center, layout.weights, settings,
+        kf = fit_keyframes(lm, key_points, options.focal, center, layout.weights, settings,
                            identity_prior=options.identity_prior)
     else:
-        kf = estimate_focal(lm, points[keys], width, height, layout.weights, settings, fovs=fovs,
+        kf = estimate_focal(lm, key_points, width, height, layout.weights, settings, fovs=fovs,
                             identity_prior=options.identity_prior)
     if options.noise_factor:
         # Priors are in units of the landmark noise: take the noise from how well the keyframes fit
@@ -138,7 +139,7 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
         depth = float(np.median([-st.translation[2] for st in kf.states]))
         sigma = float(np.clip(options.noise_factor * kf.rms * depth / kf.focal, *NOISE_RANGE))
         settings = replace(settings, sigma=sigma)
-        kf = fit_keyframes(lm, points[keys], kf.focal, center, layout.weights, settings,
+        kf = fit_keyframes(lm, key_points, kf.focal, center, layout.weights, settings,
                            identity_prior=options.identity_prior, identity=kf.identity, rounds=2)
     if job is not None:
         job.step("identity", 1, 1)
@@ -163,8 +164,8 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
     look = np.array(sorted(gaze_to_eye_look(np.zeros((1, 2, 2)), lm.names))) if gaze is not None else None
 
     def read_gaze(i: int, st: FitState) -> np.ndarray:
-        return gaze_from_iris(points[i, iris][None], st.rotation[None], st.translation[None], eyes, kf.focal,
-                              center)[0]
+        return gaze_from_iris(points[i, iris][None].astype(np.float64), st.rotation[None], st.translation[None],
+                              eyes, kf.focal, center)[0]
 
     def hold_for(g: np.ndarray):
         values = gaze_to_eye_look(g[None], lm.names)
@@ -185,7 +186,7 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
         if not valid[i]:
             prev = None
             continue
-        x = points[i]
+        x = points[i].astype(np.float64)
         if prev is None:
             st = initial_pose(solver.base, x, kf.focal, center, mask)
             st.weights = np.zeros(n_exp)

@@ -91,7 +91,7 @@ class ShapeOptions:
     # A detector's errors repeat from frame to frame (its own idea of a face), so more frames do not make
     # them average out: the landmark term counts as this many frames' worth of evidence in all (0: each
     # frame counts fully).
-    landmark_evidence: float = 0.0
+    landmark_evidence: float = 10.0
     # Off by default: on synthetic clips (known truth) any weight above ~0.01 made the shapes worse, as a
     # free per-vertex albedo lets vertices slide over smooth skin to fit noise; kept for experiments.
     photometric: float = 0.0

@@ -11,7 +11,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -194,31 +194,22 @@ def request_from_settings(settings, context=None) -> CaptureRequest:
 
 
 def run_capture(request: CaptureRequest, job: Job):
-    """Worker side: core.pipeline.capture_video with the request's options; returns its CaptureResult."""
+    """Worker side: core.pipeline.run_capture with the request's options; returns its CaptureResult."""
     from ..core import pipeline
 
     # core finds its face-model cache through this variable where an API takes no folder.
     os.environ["LIKENESS_CACHE_DIR"] = str(request.cache_dir)
-    values = {  # the panel's End is the last frame; the pipeline's stop is one past it
-        "start": request.start, "stop": None if request.end < 0 else request.end + 1, "stride": request.stride,
-        "quality": request.quality, "backend": request.backend, "smoothing": request.smoothing,
-        "neutral_frame": None if request.neutral_frame < 0 else request.neutral_frame,
-        "personalize": request.personalize, "cache_dir": request.cache_dir,
-    }
-    options_type = getattr(pipeline, "CaptureOptions", None)
-    if options_type is not None and is_dataclass(options_type):
-        known = {f.name for f in fields(options_type)}
-        options = options_type(**{k: v for k, v in values.items() if k in known})
-    else:
-        options = values
-    return pipeline.capture_video(request.video, options, job)
+    options = pipeline.CaptureOptions(  # the panel's End is the last frame; the pipeline's stop is one past it
+        start=request.start, stop=None if request.end < 0 else request.end + 1, stride=request.stride,
+        quality=request.quality, backend=request.backend, smoothing=request.smoothing,
+        neutral_frame=None if request.neutral_frame < 0 else request.neutral_frame,
+        personalize=request.personalize)
+    return pipeline.run_capture(request.video, options, job)
 
 
 def capture_and_personal(result):
-    """(Capture, PersonalModel or None) from whatever the pipeline returned (a CaptureResult or a Capture)."""
-    capture = getattr(result, "capture", result)
-    personal = getattr(result, "personal", None) or getattr(result, "personal_model", None)
-    return capture, personal
+    """(Capture, PersonalModel or None) from a pipeline CaptureResult, or from a bare Capture (loaded files)."""
+    return getattr(result, "capture", result), getattr(result, "personal", None)
 
 
 DATA_KINDS = ("objects", "meshes", "materials", "images", "actions", "collections", "cameras", "movieclips",

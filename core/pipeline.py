@@ -20,8 +20,10 @@ import numpy as np
 from . import __version__
 from .facemodel import load_face_model
 from .io.capture import Capture
+from .io.personal import PersonalModel
 from .job import Job, quiet_job
 from .landmarks import LandmarkBackendError, get_backend
+from .modeling import ModelingError, personalize
 from .tracking import QUALITY, TrackingError, TrackingOptions, layout_for, track_clip
 from .tracking.lighting import fit_lighting, sample_colours, surface_normals
 from .video import VideoError, open_video
@@ -46,7 +48,7 @@ class CaptureOptions:
     lighting: bool | None = None  # per-frame SH lighting; None = on except for the fast preset
     face_index: int = 0  # which face when several: 0 = the largest
     keep_landmarks: bool = True  # store the detector points in the Capture
-    # Personalized blendshapes (core.modeling) after tracking; the modeling stage hooks in below.
+    # Model the person after tracking and re-track with the model (run_capture; capture_video ignores it).
     personalize: bool = False
     backend_options: dict = field(default_factory=dict)
 
@@ -55,6 +57,8 @@ class CaptureOptions:
         stages = {"landmarks": 0.86, "identity": 0.05, "fitting": 0.08}
         if self.wants_lighting():
             stages["lighting"] = 0.01
+        if self.personalize:  # modeling takes about as long as capturing (bench/model.py)
+            stages = {k: v / 2 for k, v in stages.items()} | {"keyframes": 0.1, "shape": 0.2, "albedo": 0.2}
         return stages
 
     def wants_lighting(self) -> bool:
@@ -226,11 +230,30 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
         lighting=lighting, confidence=result.confidence.astype(np.float32),
         landmarks=points_arr if options.keep_landmarks else None, frame_indices=frame_indices,
         metadata=metadata)
-    if options.personalize:
-        # The modeling stage (core.modeling) builds a PersonalModel from the video and this capture here;
-        # it is not part of this build yet.
-        raise CaptureError("personalized blendshapes are not available in this build yet")
     return capture
+
+
+@dataclass
+class CaptureResult:
+    """What a capture job hands to its caller: the capture, and the person's model when one was asked for."""
+
+    capture: Capture
+    personal: PersonalModel | None = None
+
+
+def run_capture(video_path: str | os.PathLike, options: CaptureOptions | None = None,
+                job: Job | None = None) -> CaptureResult:
+    """Capture, then (options.personalize) model the person and re-track with the personal model."""
+    options = options or CaptureOptions()
+    job = job or quiet_job()
+    capture = capture_video(video_path, options, job)
+    if not options.personalize:
+        return CaptureResult(capture)
+    try:
+        person, capture = personalize(video_path, capture, job=job)
+    except ModelingError as e:
+        raise CaptureError(str(e)) from e
+    return CaptureResult(capture, person)
 
 
 def _fit_lighting(colours: np.ndarray, result, layout, model, job: Job, chunk: int = 512) -> np.ndarray:

@@ -23,18 +23,19 @@ def add_arguments(p):
     p.add_argument("--no-lighting", action="store_true", help="skip the per-frame SH lighting fit")
     p.add_argument("--csv", default=None, help="also write a Live Link Face CSV")
     p.add_argument("--overlay", default=None, metavar="DIR", help="write PNG overlays of the fitted mesh here")
-    # --personalize (personalized blendshapes, core.modeling) is added here by the modeling stage.
+    p.add_argument("--personalize", action="store_true",
+                   help="also model the person (PERSON.npz beside OUT) and re-track with that model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
     from ..job import Cancelled, Job
-    from ..pipeline import CaptureError, CaptureOptions, capture_video, write_overlays
+    from ..pipeline import CaptureError, CaptureOptions, run_capture, write_overlays
 
     options = CaptureOptions(start=args.start, stop=args.end, stride=args.stride, backend=args.backend,
                              quality=args.quality, smoothing=args.smoothing, neutral_frame=args.neutral_frame,
                              focal=args.focal, lighting=False if args.no_lighting else None,
-                             personalize=getattr(args, "personalize", False))
+                             personalize=args.personalize)
     bar = None
 
     def on_progress(p):
@@ -53,7 +54,7 @@ def run(args) -> int:
         bar.refresh()
 
     try:
-        capture = capture_video(args.video, options, Job(on_progress=on_progress))
+        result = run_capture(args.video, options, Job(on_progress=on_progress))
     except CaptureError as e:
         raise UserError(str(e)) from e
     except Cancelled as e:
@@ -61,6 +62,11 @@ def run(args) -> int:
     finally:
         if bar is not None:
             bar.close()
+    capture = result.capture
+    if result.personal is not None:
+        person_path = result.personal.save(Path(args.output).with_suffix("").as_posix() + ".person.npz")
+        capture.metadata["personal_model"] = str(person_path)
+        print(f"{person_path}: personal model")
     out = capture.save(args.output)
     print(f"{out}: {capture.n_frames} frames, {int(capture.tracked.sum())} tracked, "
           f"{capture.fps:.2f} fps, focal {capture.focal:.0f} px")

@@ -58,7 +58,7 @@ class CaptureOptions:
         if self.wants_lighting():
             stages["lighting"] = 0.01
         if self.personalize:  # modeling takes about as long as capturing (bench/model.py)
-            stages = {k: v / 2 for k, v in stages.items()} | {"keyframes": 0.1, "shape": 0.2, "albedo": 0.2}
+            stages = {k: v / 2 for k, v in stages.items()} | {"keyframes": 0.05, "shape": 0.2, "albedo": 0.25}
         return stages
 
     def wants_lighting(self) -> bool:

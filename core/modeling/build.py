@@ -106,7 +106,8 @@ def build_personal_model(video: str | Path, capture: Capture, options: ModelingO
     """
     opt = options or ModelingOptions()
     job = job or quiet_job()
-    job.weights = dict(STAGES)
+    if not set(STAGES) <= set(job.weights):  # a caller's job (capture --personalize) already shares them out
+        job.weights = dict(STAGES)
     model = model or load_face_model()
     t_start = time.perf_counter()
     timing: dict[str, float] = {}

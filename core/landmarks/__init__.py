@@ -16,7 +16,12 @@ def get_backend(name: str = "mediapipe", **options) -> LandmarkBackend:
     if name == "fan":
         from .fan import FanBackend
 
-        return FanBackend(**options)
+        try:
+            return FanBackend(**options)
+        except ImportError as e:  # e.g. inside Blender, whose extension does not bundle torch
+            raise LandmarkBackendError(
+                f"the face-alignment (FAN) backend needs torch and face-alignment, which are not installed here "
+                f"({e.name}); use the MediaPipe backend") from e
     raise LandmarkBackendError(f"unknown landmark backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 

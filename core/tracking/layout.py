@@ -6,19 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..facemodel.correspondence import MEDIAPIPE_TO_68  # the iBUG-68 subset of MediaPipe's points
 from ..facemodel.model import FaceModel
 from .linear import LandmarkModel
 
-# iBUG 68 points as MediaPipe face-mesh indices (the subset commonly used to compare the two schemes):
-# jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, outer lips 48-59, inner lips 60-67.
-MEDIAPIPE_TO_68 = np.array([
-    162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389,
-    71, 63, 105, 66, 107, 336, 296, 334, 293, 301,
-    168, 197, 5, 4, 75, 97, 2, 326, 305,
-    33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380,
-    61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,
-    78, 82, 13, 312, 308, 317, 14, 87,
-])
 # MediaPipe's face oval (its FACEMESH_FACE_OVAL contour): silhouette points slide along the surface as the
 # head turns, so they say less about where a fixed surface point is than interior points do.
 MEDIAPIPE_OVAL = np.array([

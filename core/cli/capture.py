@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from . import UserError
+from .progress import ProgressBar
 
 
 def add_arguments(p):
@@ -36,32 +36,16 @@ def run(args) -> int:
                              quality=args.quality, smoothing=args.smoothing, neutral_frame=args.neutral_frame,
                              focal=args.focal, lighting=False if args.no_lighting else None,
                              personalize=args.personalize)
-    bar = None
-
-    def on_progress(p):
-        nonlocal bar
-        if args.quiet:
-            return
-        if bar is None:  # made on the first report, so an unreadable file prints only its error line
-            from tqdm import tqdm
-
-            bar = tqdm(total=1000, file=sys.stderr,
-                       bar_format="{desc:>10} {percentage:3.0f}%|{bar}| {elapsed}{postfix}")
-        bar.set_description_str(p.stage)
-        bar.n = int(p.fraction * 1000)
-        if p.eta_seconds is not None:
-            bar.set_postfix_str(f"{p.done}/{p.total} eta {p.eta_seconds:.0f}s")
-        bar.refresh()
+    bar = ProgressBar(quiet=args.quiet)
 
     try:
-        result = run_capture(args.video, options, Job(on_progress=on_progress))
+        result = run_capture(args.video, options, Job(on_progress=bar))
     except CaptureError as e:
         raise UserError(str(e)) from e
     except Cancelled as e:
         raise UserError("cancelled") from e
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     capture = result.capture
     if result.personal is not None:
         person_path = result.personal.save(Path(args.output).with_suffix("").as_posix() + ".person.npz")

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from . import UserError
+from .progress import ProgressBar
 
 
 def add_arguments(p):
@@ -42,24 +43,9 @@ def run(args) -> int:
                               dynamic_albedo=not args.no_dynamic,
                               on_poor_tracking="generic" if args.generic_on_failure else "error")
     options.albedo.size = args.albedo_size
-    bar = None
+    bar = ProgressBar(quiet=args.quiet)
 
-    def on_progress(p):
-        nonlocal bar
-        if args.quiet:
-            return
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = tqdm(total=1000, file=sys.stderr,
-                       bar_format="{desc:>10} {percentage:3.0f}%|{bar}| {elapsed}{postfix}")
-        bar.set_description_str(p.stage)
-        bar.n = int(p.fraction * 1000)
-        if p.eta_seconds is not None:
-            bar.set_postfix_str(f"{p.done}/{p.total} eta {p.eta_seconds:.0f}s")
-        bar.refresh()
-
-    job = Job(on_progress=on_progress)
+    job = Job(on_progress=bar)
     try:
         if args.retrack:
             person, capture = personalize(args.video, capture, options, job)
@@ -70,8 +56,7 @@ def run(args) -> int:
     except Cancelled as e:
         raise UserError("cancelled") from e
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     person.metadata["source_capture"] = str(Path(args.capture))
     out = person.save(args.output)
     for w in person.metadata.get("warnings", []):

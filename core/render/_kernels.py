@@ -2,7 +2,7 @@
 
 Hand-written loops because neither numpy nor OpenCV offers a z-buffered rasterizer with barycentrics,
 and the per-pixel gather + SH shading as numpy array expressions costs ~5x more (temporaries per step).
-cache=False everywhere: inside Blender the extension folder must not be written to.
+Compiled code is cached in the Likeness user cache (core/compiled.py), never beside the source.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ def get(name: str):
 
 
 def _compile() -> None:
-    import numba
+    from ..compiled import njit
 
-    jit = numba.njit(cache=False, nogil=True)
+    jit = njit(nogil=True)
 
     @jit
     def raster(px, py, pz, tris, perspective, cull, tri_out, bary_out, depth_out):

@@ -4,7 +4,7 @@ Hand-written because at ~500 landmarks the per-frame fit is a chain of small arr
 call overhead (5-20 us each here, ~25 of them per iteration, plus ~30 us per scipy solve) was most of its
 cost: the per-point projection/residual/gradient pass and the bounded least-squares step each become one
 call. The big products (expression basis times weights, J^T J) stay with numpy's BLAS.
-cache=False: inside Blender the extension folder must not be written to.
+Compiled code is cached in the Likeness user cache (core/compiled.py), never beside the source.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ def get(name: str):
 
 
 def _compile() -> None:
-    import numba
+    from ..compiled import njit
 
-    @numba.njit(cache=False, nogil=True)
+    @njit(nogil=True)
     def box_qp(h, g, lo, hi, iterations):
         n = g.shape[0]
         d = np.zeros(n)
@@ -118,7 +118,7 @@ def _compile() -> None:
 
     _compiled["box_qp"] = box_qp
 
-    @numba.njit(cache=False, nogil=True)
+    @njit(nogil=True)
     def gn_step(hess, grad, diag, rot, trans, w, prev_rot, prev_trans, prev_w, has_prev, l1, l2, temporal,
                 t_rot, t_trans, held, out_rot):
         """Priors, bounds, the bounded step and the update of one Gauss-Newton iteration (in place).
@@ -184,7 +184,7 @@ def _compile() -> None:
 
     _compiled["gn_step"] = gn_step
 
-    @numba.njit(cache=False, nogil=True, fastmath=True)
+    @njit(nogil=True, fastmath=True)
     def project_points(m, rot, t, x, cw, focal, cx, cy, scale, out_r, out_hr, out_grad, want_jac, jac, out_dr):
         """One pass over the model-space points m (L, 3) of a frame (see FrameSolver._linearize).
 

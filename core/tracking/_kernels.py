@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 _compiled: dict[str, object] = {}
+_box_qp = None  # set by _compile(); gn_step calls it as a global (see there)
 
 
 def get(name: str):
@@ -117,6 +118,10 @@ def _compile() -> None:
         return d
 
     _compiled["box_qp"] = box_qp
+    # gn_step calls it as a module global: numba cannot reuse a cached function that calls a closure
+    # variable (it recompiled gn_step, ~5 s, in every process), but it can one that calls a global.
+    global _box_qp
+    _box_qp = box_qp
 
     @njit(nogil=True)
     def gn_step(hess, grad, diag, rot, trans, w, prev_rot, prev_trans, prev_w, has_prev, l1, l2, temporal,
@@ -162,7 +167,7 @@ def _compile() -> None:
             g[2] += 2.0 * t_rot * k * (m[1, 0] - m[0, 1])
             for i in range(3):
                 g[3 + i] += 2.0 * t_trans * (trans[i] - prev_trans[i])
-        d = box_qp(h, g, lo, hi, 10)
+        d = _box_qp(h, g, lo, hi, 10)
         # rotation: exp(d[:3]) @ rot (Rodrigues)
         theta = np.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
         inc = np.zeros((3, 3))

@@ -22,7 +22,7 @@ def get(name: str):
 def _compile() -> None:
     from ..compiled import njit
 
-    jit = njit(nogil=True)
+    jit = njit(__name__, nogil=True)
 
     @jit
     def raster(px, py, pz, tris, perspective, cull, tri_out, bary_out, depth_out):

@@ -25,7 +25,7 @@ def get(name: str):
 def _compile() -> None:
     from ..compiled import njit
 
-    @njit(nogil=True)
+    @njit(__name__, nogil=True)
     def box_qp(h, g, lo, hi, iterations):
         n = g.shape[0]
         d = np.zeros(n)
@@ -123,7 +123,7 @@ def _compile() -> None:
     global _box_qp
     _box_qp = box_qp
 
-    @njit(nogil=True)
+    @njit(__name__, nogil=True)
     def gn_step(hess, grad, diag, rot, trans, w, prev_rot, prev_trans, prev_w, has_prev, l1, l2, temporal,
                 t_rot, t_trans, held, out_rot):
         """Priors, bounds, the bounded step and the update of one Gauss-Newton iteration (in place).
@@ -189,7 +189,7 @@ def _compile() -> None:
 
     _compiled["gn_step"] = gn_step
 
-    @njit(nogil=True, fastmath=True)
+    @njit(__name__, nogil=True, fastmath=True)
     def project_points(m, rot, t, x, cw, focal, cx, cy, scale, out_r, out_hr, out_grad, want_jac, jac, out_dr):
         """One pass over the model-space points m (L, 3) of a frame (see FrameSolver._linearize).
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .framefile import release_pages
+
 FORMAT_VERSION = 1
+SAVE_BLOCK = 1 << 22  # bytes of a memory-mapped array written at a time
 
 
 class CaptureFileError(ValueError):
@@ -36,7 +40,8 @@ class Capture:
     gaze: np.ndarray | None = None  # (frames, 2, 2) degrees: [left, right] eye x [yaw, pitch]
     lighting: np.ndarray | None = None  # (frames, 9, 3) second-order SH per RGB channel
     confidence: np.ndarray | None = None  # (frames,) 0..1
-    landmarks: np.ndarray | None = None  # (frames, points, 2) detector points in pixels
+    # (frames, points, 2) detector points in pixels; from a capture, a read-only np.memmap of a temporary file
+    landmarks: np.ndarray | None = None
     frame_indices: np.ndarray | None = None  # (frames,) index of each sample in the source video
     metadata: dict = field(default_factory=dict)  # source video, backend, versions, personal model, ...
 
@@ -77,7 +82,7 @@ class Capture:
             if getattr(self, key) is not None:
                 arrays[key] = getattr(self, key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **arrays)
+        _savez_compressed(path, arrays)
         meta = {"format": "likeness.capture", "version": FORMAT_VERSION, "fps": self.fps,
                 "image_size": list(self.image_size), "focal": self.focal, "frames": self.n_frames,
                 "tracked_frames": int(self.tracked.sum()), **self.metadata}
@@ -106,6 +111,26 @@ class Capture:
             meta.pop(k, None)
         return cls(names=tuple(str(n) for n in arrays.pop("names")), fps=fps, image_size=size, focal=focal,
                    metadata=meta, **arrays)
+
+
+def _savez_compressed(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez_compressed (the same file), writing a memory-mapped array a block of rows at a time.
+
+    Such an array (a long capture's landmarks) has the pages read for each block let go after it, so saving
+    does not pull it whole into memory.
+    """
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        for key, value in arrays.items():
+            with zf.open(key + ".npy", "w", force_zip64=True) as f:
+                if not isinstance(value, np.memmap) or value.ndim == 0:
+                    np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
+                    continue
+                header = np.lib.format.header_data_from_array_1_0(value) | {"fortran_order": False}
+                np.lib.format.write_array_header_1_0(f, header)
+                rows = max(1, SAVE_BLOCK // max(value[:1].nbytes, 1))
+                for a in range(0, len(value), rows):
+                    f.write(np.ascontiguousarray(value[a:a + rows]).tobytes())
+                    release_pages(value)
 
 
 def _fps_from_timestamps(t: np.ndarray) -> float:

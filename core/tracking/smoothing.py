@@ -57,9 +57,10 @@ def smooth(x: np.ndarray, t: np.ndarray, strength: float, kind: str = "weights",
     for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(x)]):
         if b - a < 3:
             continue
-        fwd = one_euro(flat[a:b], t[a:b], min_cutoff, beta)
-        bwd = one_euro(flat[a:b][::-1], -t[a:b][::-1], min_cutoff, beta)[::-1]
-        out[a:b] = 0.5 * (fwd + bwd)
+        # forwards plus backwards, halved (in place: a long clip's (N, D) temporaries are megabytes)
+        out[a:b] = one_euro(flat[a:b], t[a:b], min_cutoff, beta)
+        out[a:b] += one_euro(flat[a:b][::-1], -t[a:b][::-1], min_cutoff, beta)[::-1]
+        out[a:b] *= 0.5
     return out.reshape(shape)
 
 

@@ -1,5 +1,6 @@
 """Fitting a whole clip: focal and identity on keyframes, then pose and weights frame by frame, then gaze,
-smoothing and neutral calibration. Input is the landmark arrays of a clip (small), never its frames."""
+smoothing and neutral calibration. Input is the landmark arrays of a clip, never its frames; they are read a
+block of frames at a time, so they may stay on disk (core.io.framefile) however long the clip."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ CLOSED_EYE = 0.4  # an eye open less than this fraction of its median opening co
 # Per-shape multipliers of the weights' sparsity and size priors: blinks are brief and large, and the
 # lids carry few landmarks, so a uniform prior would flatten them.
 SHAPE_PRIOR = {"eyeBlink_L": 0.25, "eyeBlink_R": 0.25}
+BLOCK = 1024  # frames of landmarks read at a time
 
 
 class TrackingError(ValueError):
@@ -76,6 +78,18 @@ class TrackResult:
     rotation_matrices: np.ndarray = field(repr=False, default=None)  # (N, 3, 3), smoothed
 
 
+def _blocks(points, n: int):
+    """(start, block of points) in order, BLOCK frames each; a block of a file-backed store is a copy, dropped
+    when the next one comes."""
+    for a in range(0, n, BLOCK):
+        yield a, np.asarray(points[a:a + BLOCK])
+
+
+def _rows(points, n: int):
+    for _, block in _blocks(points, n):
+        yield from block
+
+
 def _hold(values: np.ndarray, good: np.ndarray) -> np.ndarray:
     """Each bad frame takes the last good frame's value (the first good one's before any)."""
     idx = np.where(good, np.arange(len(good)), -1)
@@ -102,7 +116,8 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
                job=None) -> TrackResult:
     """Fit the model to a clip's landmarks.
 
-    points: (N, L, 2) pixels (anything where not valid); valid (N,) bool: the detector found the face;
+    points: (N, L, 2) pixels (anything where not valid): an array, or a store that slices into arrays (N
+    frames a block at a time, as core.io.framefile.FrameFile); valid (N,) bool: the detector found the face;
     image_size (width, height); timestamps (N,) seconds (default 30 fps); detector_confidence (N,) 0..1.
     job: a core.job.Job (stages "identity" and "fitting"), or None.
     """
@@ -110,14 +125,24 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
     if options.quality not in QUALITY:
         raise TrackingError(f"unknown quality {options.quality!r}; choose one of {', '.join(QUALITY)}")
     n_keys, iterations, exact, fovs = QUALITY[options.quality]
-    points = np.asarray(points)  # kept as given (float32 from the pipeline): a 10-minute clip is 70 MB of it
+    if not hasattr(points, "shape"):
+        points = np.asarray(points)
+    # Never copied whole (a 10-minute clip is 70 MB of float32 points): read and converted a block at a time.
     valid = np.asarray(valid, bool).copy()
     n = len(points)
-    if points.ndim != 3 or points.shape[1:] != (layout.model.n_points, 2):
-        raise TrackingError(f"landmarks {points.shape} do not match the {layout.name} layout")
+    if len(points.shape) != 3 or tuple(points.shape[1:]) != (layout.model.n_points, 2):
+        raise TrackingError(f"landmarks {tuple(points.shape)} do not match the {layout.name} layout")
     if not valid.any():
         raise TrackingError(f"no face found in {n} frames")
-    valid &= np.isfinite(points).all((1, 2))
+    finite, iod, opening = [], [], []  # per frame: all points finite, eye-corner distance, lid openings
+    for _, block in _blocks(points, n):
+        finite.append(np.isfinite(block).all((1, 2)))
+        iod.append(interocular(block, layout))
+        if layout.lids is not None:
+            opening.append(np.stack([np.linalg.norm(block[:, u] - block[:, d], axis=1) for u, d in layout.lids], 1))
+        del block  # not held through the fit
+    valid &= np.concatenate(finite)
+    iod = np.concatenate(iod)
     timestamps = np.arange(n) / 30.0 if timestamps is None else np.asarray(timestamps, np.float64)
     det_conf = np.ones(n) if detector_confidence is None else np.asarray(detector_confidence, np.float64)
     width, height = image_size
@@ -157,7 +182,6 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
     # those shapes move only the lids, so the solve holds them at the previous frame's gaze values.
     solver = FrameSolver(lm, kf.identity, kf.focal, center, layout.weights, settings)
     mask = layout.weights > 0
-    iod = interocular(points, layout)
     n_exp = lm.n_expressions
     weights = np.zeros((n, n_exp))
     rot = np.tile(np.eye(3), (n, 1, 1))
@@ -169,8 +193,8 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
     eyes = eye_model(face_model, kf.identity, lm.base(kf.identity)[iris]) if gaze is not None else None
     look = np.array(sorted(gaze_to_eye_look(np.zeros((1, 2, 2)), lm.names))) if gaze is not None else None
 
-    def read_gaze(i: int, st: FitState) -> np.ndarray:
-        return gaze_from_iris(points[i, iris][None].astype(np.float64), st.rotation[None], st.translation[None],
+    def read_gaze(row: np.ndarray, st: FitState) -> np.ndarray:
+        return gaze_from_iris(row[iris][None].astype(np.float64), st.rotation[None], st.translation[None],
                               eyes, kf.focal, center)[0]
 
     def hold_for(g: np.ndarray):
@@ -182,17 +206,17 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
     open_gaze = np.zeros((2, 2))
     closed = np.zeros((n, 2), bool)
     if layout.lids is not None:
-        opening = np.stack([np.linalg.norm(points[:, u] - points[:, d], axis=1) for u, d in layout.lids], 1)
+        opening = np.concatenate(opening)
         opening /= np.maximum(iod, 1e-6)[:, None]
         typical = np.nanmedian(np.where(valid[:, None], opening, np.nan), axis=0)
         closed = opening < CLOSED_EYE * typical
-    for i in range(n):
+    for i, row in enumerate(_rows(points, n)):
         if job is not None and i % 16 == 0:
             job.step("fitting", i, n)
         if not valid[i]:
             prev = None
             continue
-        x = points[i].astype(np.float64)
+        x = row.astype(np.float64)
         if prev is None:
             st = initial_pose(solver.base, x, kf.focal, center, mask)
             st.weights = np.zeros(n_exp)
@@ -207,7 +231,7 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
             prev = None
             continue
         if eyes is not None:  # the eyeLook weights held in the next frame's solve (one frame late, lids only)
-            g = read_gaze(i, st)
+            g = read_gaze(row, st)
             # A closed eye hides its iris (the detector guesses): keep that eye's last open gaze.
             shut = closed[i]
             if options.conjugate_gaze and not shut.all():
@@ -224,7 +248,7 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
         job.step("fitting", n, n)
     if not tracked.any():
         raise TrackingError(f"the face model could not be fitted to any of {n} frames")
-    raw = weights.copy()
+    raw = weights  # not copied: a long clip's (N, E) float64 arrays are megabytes, and weights is done with
     if gaze is not None and options.gaze_at_camera:
         gaze = _center_gaze(gaze, tracked & ~closed.any(1), rot, trans, eyes)
     if gaze is not None:
@@ -243,23 +267,23 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
         gaze = smooth(gaze, timestamps, s, "gaze", segments)
         for k, value in gaze_to_eye_look(gaze, lm.names).items():
             sm_weights[:, k] = value
-    sm_weights = np.clip(sm_weights, 0.0, 1.0)
+    np.clip(sm_weights, 0.0, 1.0, out=sm_weights)
     if options.neutral_frame is not None:
         if not 0 <= options.neutral_frame < n:
             raise TrackingError(f"neutral frame {options.neutral_frame} is outside the clip's {n} frames")
         if not tracked[options.neutral_frame]:
             raise TrackingError(f"neutral frame {options.neutral_frame} has no tracked face; pick another")
         sm_weights = neutral_calibrate(sm_weights, sm_weights[options.neutral_frame])
-    sm_weights = _hold(sm_weights, tracked)
+    sm_weights = _hold(sm_weights.astype(np.float32), tracked)  # the weights are float32 from here on
     sm_euler = _hold(sm_euler, tracked)
     sm_trans = _hold(sm_trans, tracked)
-    raw = _hold(raw, tracked)
+    raw = _hold(raw.astype(np.float32), tracked)
     if gaze is not None:
         gaze = _hold(gaze, tracked)
     rel = np.where(tracked, rms / np.maximum(iod, 1e-6), np.inf)
     confidence = np.where(tracked, det_conf / (1.0 + (rel / 0.04) ** 2), 0.0)
     return TrackResult(
-        names=lm.names, weights=sm_weights.astype(np.float32), raw_weights=raw.astype(np.float32),
+        names=lm.names, weights=sm_weights, raw_weights=raw,
         rotation=sm_euler, translation=sm_trans, tracked=tracked, confidence=confidence, rms=rms, gaze=gaze,
         identity=kf.identity, focal=kf.focal, keyframes=keys, rotation_matrices=euler_to_matrix(sm_euler),
         timing={"keyframes_s": t_keys, "frames_s": t_frames, "fitted_frames": int(tracked.sum())})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
+from core.io.framefile import FrameFile
 from core.render.camera import euler_to_matrix
-from core.tracking import PointLayout, TrackingError, TrackingOptions, track_clip
+from core.tracking import PointLayout, TrackingError, TrackingOptions, track_clip, tracker
 
 SIZE = 512
 FOCAL = 0.5 * SIZE / np.tan(np.radians(45) / 2)
@@ -88,3 +91,69 @@ def test_one_frame(clip, face_model):
                      options=TrackingOptions(quality="fast"))
     assert res.tracked.all() and res.weights.shape == (1, 53)
     assert np.abs(res.rotation[0] - rot[0]).max() < 3.0
+
+
+def _spilled(pts: np.ndarray, cls=FrameFile) -> FrameFile:
+    f = cls((pts.shape[1], 2), np.float32)
+    for p in pts:
+        f.append(p)
+    return f
+
+
+def test_landmarks_are_read_a_block_at_a_time(clip, face_model, monkeypatch):
+    """A long clip's points stay on disk (core.io.framefile): never read whole, the same fit as from an array."""
+    pts, _, _, layout = clip
+    pts = pts.astype(np.float32)
+    reads = []
+
+    class Spy(FrameFile):
+        def _read(self, start, stop):
+            reads.append(stop - start)
+            return super()._read(start, stop)
+
+        def __array__(self, *args, **kwargs):
+            raise AssertionError("track_clip read the whole clip")
+
+    monkeypatch.setattr(tracker, "BLOCK", 32)
+    valid = np.ones(len(pts), bool)
+    valid[40:50] = False
+    opts = TrackingOptions(quality="fast", focal=FOCAL)
+    with _spilled(pts, Spy) as f:
+        got = track_clip(f, valid, (SIZE, SIZE), layout, face_model, options=opts)
+    want = track_clip(pts, valid, (SIZE, SIZE), layout, face_model, options=opts)
+    assert max(reads) <= 32
+    for key in ("weights", "raw_weights", "rotation", "translation", "confidence", "tracked"):
+        assert np.array_equal(getattr(got, key), getattr(want, key)), key
+
+
+@pytest.mark.slow
+def test_memory_per_frame_is_the_result(clip, face_model, monkeypatch):
+    """track_clip's memory grows with the clip by about its result, not by whole-clip copies of the points
+    (3.8 KB a frame as float32, 7.6 as float64) nor by spare copies of the (N, 53) float64 weights."""
+    pts, _, _, layout = clip
+    opts = TrackingOptions(quality="fast", focal=FOCAL)
+    monkeypatch.setattr(tracker, "BLOCK", 64)  # both clips span many blocks: one block's copy is a constant
+
+    class Probe:  # marks the end of the keyframe stage, where the frame-by-frame work begins
+        def step(self, stage, done, total, message=""):
+            if stage == "identity" and done == total:
+                self.held = tracemalloc.get_traced_memory()[0]
+                tracemalloc.reset_peak()
+
+    held, peak = [], []
+    for reps in (2, 2, 8):  # the first run warms caches (numba, the model's arrays) and is not counted
+        with _spilled(np.tile(pts, (reps, 1, 1)).astype(np.float32)) as f:
+            probe = Probe()
+            tracemalloc.start()
+            try:
+                start = tracemalloc.get_traced_memory()[0]
+                track_clip(f, np.ones(len(f), bool), (SIZE, SIZE), layout, face_model, options=opts, job=probe)
+                held.append(probe.held - start)
+                peak.append(tracemalloc.get_traced_memory()[1] - probe.held)
+            finally:
+                tracemalloc.stop()
+    frames = 6 * len(pts)
+    # Before the frame loop: a few numbers a frame (valid, eye distance, lid openings), not the points.
+    assert (held[2] - held[1]) / frames < 300, f"{(held[2] - held[1]) / frames:.0f} bytes a frame"
+    # The loop and after: the per-frame fit (~0.6 KB) and the smoothing's temporaries (~0.5 KB).
+    assert (peak[2] - peak[1]) / frames < 1300, f"{(peak[2] - peak[1]) / frames:.0f} bytes a frame"

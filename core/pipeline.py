@@ -1,9 +1,10 @@
 """The one composition of the capture stages (video -> landmarks -> fit), used by the CLI, the add-on and batch jobs.
 
-Memory stays flat in clip length: frames are decoded, handed to the landmark backend and dropped; only
-small per-frame arrays (landmarks, a few numbers) are kept. Fitting runs after the landmark pass because
-identity and focal length come from keyframes spread over the whole clip; for lighting, the colours under
-each frame's landmarks are kept during the landmark pass (no second decoding pass).
+Memory stays flat in clip length: frames are decoded, handed to the landmark backend and dropped; each
+frame's landmark points, and for lighting the colours under them (no second decoding pass), go to temporary
+files (core.io.framefile) that the fit and the lighting read back a block of frames at a time. What stays in
+memory per frame is the result (weights, pose, gaze, lighting: about 0.5 KB) and a few numbers. Fitting runs
+after the landmark pass because identity and focal length come from keyframes spread over the whole clip.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import os
 import platform
 import time
+from array import array
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import numpy as np
 from . import __version__
 from .facemodel import load_face_model
 from .io.capture import Capture
+from .io.framefile import FrameFile
 from .io.personal import PersonalModel
 from .job import Job, quiet_job
 from .landmarks import LandmarkBackendError, get_backend
@@ -120,19 +123,29 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
     job = job or quiet_job()
     _check_options(options)
     job.weights = options.stages()
-    video_path = source or "video"
     timing = {"decode_wait_s": 0.0, "landmarks_s": 0.0, "fitting_s": 0.0, "lighting_s": 0.0}
     try:
         backend = get_backend(options.backend, face_index=options.face_index, **options.backend_options)
     except (LandmarkBackendError, TypeError) as e:
         raise CaptureError(f"landmark backend {options.backend!r} cannot run: {e}") from e
+    n_points = backend.n_points
+    want_light = options.wants_lighting()
+    # The temporary files go when the capture's landmarks (a memmap of one) do, or at once on an error or cancel.
+    with FrameFile((n_points, 2), np.float32) as points, \
+            FrameFile((n_points, 3), np.uint8) if want_light else contextlib.nullcontext() as colours:
+        return _capture(reader, options, job, source, backend, timing, points, colours)
 
+
+def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, timing: dict, points: FrameFile,
+             colours: FrameFile | None) -> Capture:
+    """capture_frames once its backend runs: points and colours (None: no lighting) take the per-frame arrays."""
+    video_path = source or "video"
     # 1. landmarks, streamed: the reader decodes ahead on its own thread; we keep only small arrays.
-    indices, stamps, points, conf, colours = [], [], [], [], []
+    indices, stamps, conf, found_face = array("q"), array("d"), array("d"), array("b")
     n_points = backend.n_points
     missing = np.full((n_points, 2), np.nan, np.float32)
     no_colour = np.zeros((n_points, 3), np.uint8)
-    want_light = options.wants_lighting()
+    want_light = colours is not None
     current: list = [None]  # the frame the backend is looking at (it yields one result per frame, in order)
 
     def frames():
@@ -155,13 +168,14 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
     try:
         with backend if hasattr(backend, "__enter__") else contextlib.nullcontext(backend):
             for found in backend.track(frames(), job=job, total=max(reader.frame_count, 1)):
+                found_face.append(found is not None)
                 if found is None:
                     points.append(missing)
                     conf.append(0.0)
                     if want_light:
                         colours.append(no_colour)
                 else:
-                    points.append(np.asarray(found.points, np.float32))
+                    points.append(found.points)
                     conf.append(float(found.confidence))
                     if want_light:
                         colours.append(sample_colours(current[0], found.points))
@@ -172,9 +186,7 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
     n = len(points)
     if n == 0:
         raise CaptureError(f"{video_path}: no frames in the range start={options.start} stop={options.stop}")
-    points_arr = np.stack(points)
-    del points  # the per-frame list: halves the peak on long clips
-    valid = np.isfinite(points_arr[:, 0, 0])
+    valid = np.asarray(found_face, bool)
     if not valid.any():
         raise CaptureError(f"no face found in {n} frame{'s' if n != 1 else ''} of {video_path}")
 
@@ -193,7 +205,7 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
     tracking = TrackingOptions(quality=options.quality, smoothing=options.smoothing, neutral_frame=neutral,
                                focal=options.focal)
     try:
-        result = track_clip(points_arr, valid, (reader.width, reader.height), layout, model,
+        result = track_clip(points, valid, (reader.width, reader.height), layout, model,
                             timestamps=np.asarray(stamps), detector_confidence=np.asarray(conf),
                             options=tracking, job=job)
     except TrackingError as e:
@@ -205,9 +217,7 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
     lighting = None
     if want_light:
         t0 = time.perf_counter()
-        colours_arr = np.stack(colours)
-        del colours
-        lighting = _fit_lighting(colours_arr, result, layout, model, job)
+        lighting = _fit_lighting(colours, result, layout, model, job)
         timing["lighting_s"] = time.perf_counter() - t0
 
     metadata = {
@@ -228,7 +238,7 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
         fps=reader.fps / options.stride, image_size=(reader.width, reader.height), focal=result.focal,
         identity=result.identity, gaze=None if result.gaze is None else result.gaze.astype(np.float32),
         lighting=lighting, confidence=result.confidence.astype(np.float32),
-        landmarks=points_arr if options.keep_landmarks else None, frame_indices=frame_indices,
+        landmarks=points.mapped() if options.keep_landmarks else None, frame_indices=frame_indices,
         metadata=metadata)
     return capture
 
@@ -256,13 +266,16 @@ def run_capture(video_path: str | os.PathLike, options: CaptureOptions | None = 
     return CaptureResult(capture, person)
 
 
-def _fit_lighting(colours: np.ndarray, result, layout, model, job: Job, chunk: int = 512) -> np.ndarray:
-    """(N, 9, 3) SH coefficients per captured frame (held from the last good frame where none)."""
+def _fit_lighting(colours, result, layout, model, job: Job, chunk: int = 128) -> np.ndarray:
+    """(N, 9, 3) SH coefficients per captured frame (held from the last good frame where none).
+
+    colours: (N, L, 3) uint8, an array or a FrameFile (read a chunk at a time).
+    """
     n = len(colours)
     normals = surface_normals(model, result.identity, layout.corners, layout.bary)
     lm = layout.model
     use = layout.weights > 0
-    out = np.full((n, 9, 3), np.nan)
+    out = np.full((n, 9, 3), np.nan, np.float32)
     for a in range(0, n, chunk):  # chunks keep the (frames, points, 3) temporaries small
         b = min(n, a + chunk)
         job.step("lighting", a, n)
@@ -276,7 +289,7 @@ def _fit_lighting(colours: np.ndarray, result, layout, model, job: Job, chunk: i
         return np.zeros((n, 9, 3), np.float32)
     idx = np.maximum.accumulate(np.where(good, np.arange(n), -1))
     idx[idx < 0] = int(np.argmax(good))
-    return out[idx].astype(np.float32)
+    return out[idx]
 
 
 def fitted_vertices(capture: Capture, model, frame: int, eyes: bool = True) -> np.ndarray:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -50,6 +53,17 @@ def _write(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
 FAST = CaptureOptions(quality="fast", lighting=False)
 
 
+def _temp_files_open() -> int:
+    """Open descriptors of deleted files in the temporary folder (a FrameFile's), on Linux; 0 elsewhere."""
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir() if fds.is_dir() else ():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            count += target.startswith(tempfile.gettempdir()) and target.endswith("(deleted)")
+    return count
+
+
 def test_synthetic_clip_is_captured(synth, tmp_path):
     video, truth = synth
     progress = []
@@ -62,6 +76,8 @@ def test_synthetic_clip_is_captured(synth, tmp_path):
     assert cap.gaze.shape == (FRAMES, 2, 2) and cap.lighting.shape == (FRAMES, 9, 3)
     assert np.isfinite(cap.lighting).all() and (cap.lighting[:, 0] > 0).all()  # some light on every frame
     assert cap.landmarks.shape == (FRAMES, 478, 2)
+    # On disk (a temporary file) rather than in memory: a long clip's points would be megabytes a minute.
+    assert isinstance(cap.landmarks, np.memmap) and not cap.landmarks.flags.writeable
     assert np.allclose(cap.timestamps, truth["timestamps"], atol=1e-3)
     meta = cap.metadata
     assert meta["backend"] == "mediapipe" and "mediapipe" in meta["versions"] and "opencv" in meta["versions"]
@@ -71,6 +87,7 @@ def test_synthetic_clip_is_captured(synth, tmp_path):
     assert progress[-1].fraction == pytest.approx(1.0)
     saved = Capture.load(cap.save(tmp_path / "c.npz"))
     assert np.array_equal(saved.weights, cap.weights) and saved.metadata["backend"] == "mediapipe"
+    assert np.array_equal(saved.landmarks, cap.landmarks, equal_nan=True) and saved.landmarks.dtype == np.float32
     pngs = write_overlays(video, cap, tmp_path / "look", count=2, crop=False)
     assert len(pngs) == 2 and cv2.imread(str(pngs[0])).shape == (SIZE[1], SIZE[0], 3)
     crop = cv2.imread(str(write_overlays(video, cap, tmp_path / "crop", frames=[3])[0]))
@@ -145,8 +162,10 @@ def test_cancel(synth):
             job.cancel()
 
     job.on_progress = cancel_soon
+    before = _temp_files_open()
     with pytest.raises(Cancelled):
-        capture_video(video, FAST, job)
+        capture_video(video, CaptureOptions(quality="fast", lighting=True), job)
+    assert _temp_files_open() == before  # the temporary landmark and colour files are gone
 
 
 def test_cli_missing_file_is_one_line(tmp_path):

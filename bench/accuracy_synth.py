@@ -9,8 +9,8 @@ Renders each clip with core.synth (cached under --cache), runs the whole capture
 Also reported: gaze error, focal, the correlation of fitted and true irradiance over front-facing normals
 (light_corr), and the solver alone on the true MediaPipe points (--truth-landmarks).
 
-Run: .venv/bin/python bench/accuracy_synth.py [--seeds 1001 1002 1003] [--frames 300] [--size 512]
-Last line: weight_mae=... rot_err_deg=... lmk_err_iod=...
+Run: .venv/bin/python bench/accuracy_synth.py [--seeds 1001 1002 1003] [--frames 300] [--size 512] [--photometric]
+Last line: weight_mae=... rot_err_deg=... lmk_err_iod=... gaze_err_deg=... fps=... (end to end, per clip)
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ def main() -> None:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--quality", default="balanced")
     p.add_argument("--smoothing", type=float, default=0.5)
+    p.add_argument("--photometric", action="store_true", help="refine the fits against the pixels (slow)")
     p.add_argument("--cache", type=Path, default=Path("/tmp/likeness_synth"))
     p.add_argument("--truth-landmarks", action="store_true",
                    help="also fit the true MediaPipe points (the solver alone, no detector error)")
@@ -100,10 +101,12 @@ def main() -> None:
         folder = clip(seed, args.frames, args.size, args.cache)
         truth = load_truth(folder)
         t0 = time.perf_counter()
-        cap = capture_video(folder / "video.mp4", CaptureOptions(quality=args.quality, smoothing=args.smoothing))
+        cap = capture_video(folder / "video.mp4", CaptureOptions(quality=args.quality, smoothing=args.smoothing,
+                                                                 photometric=args.photometric))
         dt = time.perf_counter() - t0
         r = evaluate(cap.names, cap.weights, cap.rotation, cap.translation, cap.identity, cap.focal, cap.gaze,
                      cap.tracked, truth, model, cap.lighting)
+        r["fps"] = len(cap.weights) / dt
         print(f"seed {seed}: pipeline {dt:.1f}s {r}", flush=True)
         results.append(r)
         if args.truth_landmarks and "landmarks_mp" in truth:
@@ -115,7 +118,7 @@ def main() -> None:
             r2 = evaluate(res.names, res.weights, res.rotation, res.translation, res.identity, res.focal, res.gaze,
                           res.tracked, truth, model)
             print(f"seed {seed}: solver on true points {r2}", flush=True)
-    keys = ("weight_mae", "rot_err_deg", "lmk_err_iod")
+    keys = ("weight_mae", "rot_err_deg", "lmk_err_iod", "gaze_err_deg", "fps")
     mean = {k: float(np.mean([r[k] for r in results])) for k in keys}
     print(" ".join(f"{k}={mean[k]:.4f}" for k in keys))
 

@@ -21,6 +21,8 @@ def add_arguments(p):
                    help="source frame index of a neutral face: weights are made relative to it")
     p.add_argument("--focal", type=float, default=None, help="focal length in pixels (default: estimated)")
     p.add_argument("--no-lighting", action="store_true", help="skip the per-frame SH lighting fit")
+    p.add_argument("--photometric", action="store_true",
+                   help="refine every frame against its pixels: better weights and gaze, ~10x slower")
     p.add_argument("--csv", default=None, help="also write a Live Link Face CSV")
     p.add_argument("--overlay", default=None, metavar="DIR", help="write PNG overlays of the fitted mesh here")
     p.add_argument("--personalize", action="store_true",
@@ -35,7 +37,7 @@ def run(args) -> int:
     options = CaptureOptions(start=args.start, stop=args.end, stride=args.stride, backend=args.backend,
                              quality=args.quality, smoothing=args.smoothing, neutral_frame=args.neutral_frame,
                              focal=args.focal, lighting=False if args.no_lighting else None,
-                             personalize=args.personalize)
+                             personalize=args.personalize, photometric=args.photometric)
     bar = ProgressBar(quiet=args.quiet)
 
     try:

@@ -3,11 +3,12 @@
 from .layout import PointLayout, ibug68_layout, layout_for, mediapipe_layout
 from .linear import LandmarkModel
 from .solver import FitState, FrameSolver, SolverSettings
-from .tracker import QUALITY, TrackingError, TrackingOptions, TrackResult, track_clip
+from .tracker import QUALITY, FrameFits, TrackingError, TrackingOptions, TrackResult, track_clip
 
 __all__ = [
     "QUALITY",
     "FitState",
+    "FrameFits",
     "FrameSolver",
     "LandmarkModel",
     "PointLayout",

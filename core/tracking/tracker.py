@@ -5,6 +5,7 @@ block of frames at a time, so they may stay on disk (core.io.framefile) however 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -78,6 +79,26 @@ class TrackResult:
     rotation_matrices: np.ndarray = field(repr=False, default=None)  # (N, 3, 3), smoothed
 
 
+@dataclass
+class FrameFits:
+    """A clip's per-frame fit before gaze, smoothing and hold-over: what track_clip's refine step may change.
+
+    weights (N, E) float64 (the eyeLook columns are set from gaze afterwards), rotation (N, 3, 3),
+    translation (N, 3), gaze (N, 2, 2) or None: changed in place. tracked (N,), closed (N, 2) eyes shut,
+    held (H,) indices of the weights the per-frame solve leaves to the gaze; solver: the clip's FrameSolver.
+    """
+
+    weights: np.ndarray
+    rotation: np.ndarray
+    translation: np.ndarray
+    gaze: np.ndarray | None
+    tracked: np.ndarray
+    closed: np.ndarray
+    held: np.ndarray
+    identity: np.ndarray
+    solver: FrameSolver
+
+
 def _blocks(points, n: int):
     """(start, block of points) in order, BLOCK frames each; a block of a file-backed store is a copy, dropped
     when the next one comes."""
@@ -113,13 +134,14 @@ def _center_gaze(gaze: np.ndarray, good: np.ndarray, rot: np.ndarray, trans: np.
 def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int], layout: PointLayout,
                face_model: FaceModel, timestamps: np.ndarray | None = None,
                detector_confidence: np.ndarray | None = None, options: TrackingOptions | None = None,
-               job=None) -> TrackResult:
+               job=None, refine: Callable[[FrameFits], None] | None = None) -> TrackResult:
     """Fit the model to a clip's landmarks.
 
     points: (N, L, 2) pixels (anything where not valid): an array, or a store that slices into arrays (N
     frames a block at a time, as core.io.framefile.FrameFile); valid (N,) bool: the detector found the face;
     image_size (width, height); timestamps (N,) seconds (default 30 fps); detector_confidence (N,) 0..1.
-    job: a core.job.Job (stages "identity" and "fitting"), or None.
+    job: a core.job.Job (stages "identity" and "fitting"), or None. refine: called with the per-frame fits
+    before gaze, smoothing and hold-over (core.tracking.photometric refines them against the frames).
     """
     options = options or TrackingOptions()
     if options.quality not in QUALITY:
@@ -248,6 +270,9 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
         job.step("fitting", n, n)
     if not tracked.any():
         raise TrackingError(f"the face model could not be fitted to any of {n} frames")
+    if refine is not None:
+        refine(FrameFits(weights, rot, trans, gaze, tracked, closed,
+                         look if look is not None else np.zeros(0, int), kf.identity, solver))
     raw = weights  # not copied: a long clip's (N, E) float64 arrays are megabytes, and weights is done with
     if gaze is not None and options.gaze_at_camera:
         gaze = _center_gaze(gaze, tracked & ~closed.any(1), rot, trans, eyes)

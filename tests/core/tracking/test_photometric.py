@@ -1,0 +1,90 @@
+"""The photometric refinement: on a synthetic clip it brings weights and gaze closer to the truth than the
+landmark fit alone, it leaves the fit's bookkeeping intact, and a frame source it cannot read twice is a
+clear error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.pipeline import CaptureError, CaptureOptions, capture_frames, capture_video
+from core.synth import generate
+from core.tracking.iris import MEDIAPIPE_LID_RINGS, eyeball_geometry
+from core.video import open_video
+
+FRAMES = 45
+SIZE = (384, 384)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory, face_model):
+    out = tmp_path_factory.mktemp("photometric") / "clip"
+    truth = generate(5151, FRAMES, SIZE, out_dir=out, albedo_size=512, model=face_model)
+    return out / "video.mp4", truth
+
+
+@pytest.fixture(scope="module")
+def captures(synth):
+    video, _ = synth
+    plain = capture_video(video, CaptureOptions())
+    refined = capture_video(video, CaptureOptions(photometric=True))
+    return plain, refined
+
+
+def _errors(capture, truth) -> tuple[float, float]:
+    index = [list(truth["names"]).index(n) for n in capture.names]
+    w_true = truth["weights"][:, index]
+    moving = w_true.std(0) > 0.05
+    t = capture.tracked
+    weight = float(np.abs(capture.weights - w_true)[t][:, moving].mean())
+    gaze = float(np.abs(capture.gaze - truth["gaze"])[t].mean())
+    return weight, gaze
+
+
+@pytest.mark.slow  # renders a clip, runs MediaPipe and the refinement (~30 s for the module)
+def test_refinement_is_closer_to_the_truth(synth, captures):
+    _, truth = synth
+    plain, refined = captures
+    assert refined.tracked.all() and plain.tracked.all()
+    w_plain, g_plain = _errors(plain, truth)
+    w_refined, g_refined = _errors(refined, truth)
+    assert w_refined < w_plain, (w_refined, w_plain)
+    assert g_refined < g_plain, (g_refined, g_plain)
+    assert "photometric_s" in refined.metadata["timing"] and "photometric_s" not in plain.metadata["timing"]
+    assert refined.metadata["options"]["photometric"] is True
+
+
+@pytest.mark.slow  # renders a clip, runs MediaPipe and the refinement (~30 s for the module)
+def test_refinement_keeps_the_result_whole(captures):
+    plain, refined = captures
+    assert refined.weights.shape == plain.weights.shape and refined.names == plain.names
+    assert np.isfinite(refined.weights).all() and (refined.weights >= 0).all() and (refined.weights <= 1).all()
+    assert np.isfinite(refined.rotation).all() and np.isfinite(refined.gaze).all()
+    # The refinement corrects the fit, it does not replace it: the head stays where the landmarks put it.
+    assert np.abs(refined.rotation - plain.rotation).max() < 5.0
+
+
+@pytest.mark.slow  # renders a clip, runs MediaPipe and the refinement (~30 s for the module)
+def test_a_source_read_only_once_is_a_clear_error(synth):
+    video, _ = synth
+    reader = open_video(video)
+
+    class Once:  # a frame source that cannot be decoded a second time
+        width, height, fps, frame_count = reader.width, reader.height, reader.fps, reader.frame_count
+
+        def __init__(self):
+            self.frames = iter(reader)
+
+        def __iter__(self):
+            return self.frames
+
+    with pytest.raises(CaptureError, match="photometric pass"):
+        capture_frames(Once(), CaptureOptions(photometric=True))
+
+
+def test_iris_axes_point_forward(face_model):
+    centres, radius, axes = eyeball_geometry(face_model, np.zeros(100))
+    assert 0.011 < radius < 0.017  # the sphere through ICT's eyeball mesh (cornea included): 15 mm
+    assert (axes[:, 2] > 0.9).all()  # the pupils look ahead (+Z) at rest
+    assert centres[0, 0] > 0 > centres[1, 0]  # [left, right] of the subject: left at +X
+    assert all(len(r) == 16 for r in MEDIAPIPE_LID_RINGS)

@@ -38,6 +38,7 @@ class VIEW3D_PT_likeness(bpy.types.Panel):
         layout.prop(settings, "neutral_frame")
         col = layout.column(heading="Options")
         col.prop(settings, "personalize")
+        col.prop(settings, "photometric")
         col.prop(settings, "use_background", text="Video Background")
 
         running = jobs.busy()

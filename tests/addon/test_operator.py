@@ -165,3 +165,14 @@ def test_unreadable_video_is_reported_and_nothing_built(addon, tmp_path):
         bpy.ops.likeness.capture_video()
     assert counts() == before
     assert bpy.context.scene.likeness_job.message.startswith("Capture failed")
+
+
+def test_panel_options_reach_the_request(addon):
+    from likeness.addon import jobs
+
+    settings = bpy.context.scene.likeness
+    settings.video_path, settings.frame_start, settings.frame_end = __file__, 0, -1
+    assert jobs.request_from_settings(settings).photometric is False
+    settings.photometric, settings.personalize = True, True
+    request = jobs.request_from_settings(settings)
+    assert request.photometric is True and request.personalize is True

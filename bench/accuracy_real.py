@@ -8,7 +8,7 @@ subset. Fit: the fitted model's 68 landmarks projected (the Capture a user gets,
 default); fit_unsmoothed: the same fit with smoothing 0 (what the model and temporal prior alone do).
 Overlays of a few frames per clip go to --look (default /tmp/likeness_look).
 
-Run: .venv/bin/python bench/accuracy_real.py [--clips DIR] [--look DIR]
+Run: .venv/bin/python bench/accuracy_real.py [--clips DIR] [--look DIR] [--only GLOB] [--photometric]
 Last line: tracked=... jitter_fit=... jitter_raw=...
 """
 
@@ -49,6 +49,8 @@ def main() -> None:
     p.add_argument("--clips", type=Path, default=ROOT.parent / "shared" / "media" / "clips")
     p.add_argument("--look", type=Path, default=Path("/tmp/likeness_look"))
     p.add_argument("--quality", default="balanced")
+    p.add_argument("--photometric", action="store_true", help="refine the fits against the pixels (slow)")
+    p.add_argument("--only", default="*.mp4", help="a glob over the clips folder, e.g. '*d6*'")
     args = p.parse_args()
 
     from core.facemodel import load_face_model
@@ -57,14 +59,14 @@ def main() -> None:
     from core.tracking.layout import MEDIAPIPE_TO_68
 
     model = load_face_model()
-    clips = sorted(args.clips.glob("*.mp4"))
+    clips = sorted(args.clips.glob(args.only))
     if not clips:
         raise SystemExit(f"no clips in {args.clips}")
     totals = {"frames": 0, "tracked": 0}
     jit = {"raw": [], "fit": [], "fit_unsmoothed": []}
     for path in clips:
         t0 = time.perf_counter()
-        cap = capture_video(path, CaptureOptions(quality=args.quality))
+        cap = capture_video(path, CaptureOptions(quality=args.quality, photometric=args.photometric))
         dt = time.perf_counter() - t0
         raw = cap.landmarks[:, MEDIAPIPE_TO_68].astype(np.float64)
         iod = np.linalg.norm(raw[:, 36] - raw[:, 45], axis=1)

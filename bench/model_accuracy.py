@@ -1,6 +1,6 @@
 """Personal-model figures: generic model / + personal blendshapes / + dynamic albedo.
 
-    python bench/model_accuracy.py synth [--seeds 1001 1002 1003] [--frames 450]
+    python bench/model_accuracy.py synth [--seeds 1001 1002 1003] [--frames 450] [--photometric]
         synthetic clips with hidden personal corrections (seeds no test tuned on): expression-shape error
         against the truth (face, weight 1, shapes the clip exercises), weight error, albedo error on frames
         with the wrinkle expressions; once with the tracked capture (MediaPipe) and once with the truth's
@@ -101,9 +101,10 @@ def run_synth(args) -> dict:
         if not (d / "truth.npz").exists():
             generate(seed, args.frames, (480, 480), personal=True, out_dir=d)
         truth = load_truth(d)
-        if not (d / "capture.npz").exists():
-            capture_video(d / "video.mp4", CaptureOptions()).save(d / "capture.npz")
-        tracked = Capture.load(d / "capture.npz")
+        name = "capture_photometric.npz" if args.photometric else "capture.npz"
+        if not (d / name).exists():
+            capture_video(d / "video.mp4", CaptureOptions(photometric=args.photometric)).save(d / name)
+        tracked = Capture.load(d / name)
         for source, cap in (("tracked", tracked), ("truth", truth_capture(truth))):
             t0 = time.perf_counter()
             person = build_personal_model(d / "video.mp4", cap, ModelingOptions(), model=model)
@@ -252,6 +253,7 @@ def main() -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[1001, 1002, 1003])
     p.add_argument("--frames", type=int, default=450, help="synth: clip length; real: frames evaluated")
     p.add_argument("--work", default="/tmp/likeness_model_bench")
+    p.add_argument("--photometric", action="store_true", help="synth: track with the photometric refinement")
     p.add_argument("--look", default="/tmp/likeness_look")
     args = p.parse_args()
     if args.which == "real" and args.frames == 450:

@@ -28,7 +28,8 @@ def captures(synth):
     video, _ = synth
     plain = capture_video(video, CaptureOptions())
     refined = capture_video(video, CaptureOptions(photometric=True))
-    return plain, refined
+    iris = capture_video(video, CaptureOptions(photometric=True, iris_gaze=True))
+    return plain, refined, iris
 
 
 def _errors(capture, truth) -> tuple[float, float]:
@@ -44,19 +45,20 @@ def _errors(capture, truth) -> tuple[float, float]:
 @pytest.mark.slow  # renders a clip, runs MediaPipe and the refinement (~30 s for the module)
 def test_refinement_is_closer_to_the_truth(synth, captures):
     _, truth = synth
-    plain, refined = captures
+    plain, refined, iris = captures
     assert refined.tracked.all() and plain.tracked.all()
     w_plain, g_plain = _errors(plain, truth)
     w_refined, g_refined = _errors(refined, truth)
+    w_iris, g_iris = _errors(iris, truth)
     assert w_refined < w_plain, (w_refined, w_plain)
-    assert g_refined < g_plain, (g_refined, g_plain)
+    assert w_iris < w_plain and g_iris < g_plain, (w_iris, w_plain, g_iris, g_plain)
     assert "photometric_s" in refined.metadata["timing"] and "photometric_s" not in plain.metadata["timing"]
     assert refined.metadata["options"]["photometric"] is True
 
 
 @pytest.mark.slow  # renders a clip, runs MediaPipe and the refinement (~30 s for the module)
 def test_refinement_keeps_the_result_whole(captures):
-    plain, refined = captures
+    plain, refined, _ = captures
     assert refined.weights.shape == plain.weights.shape and refined.names == plain.names
     assert np.isfinite(refined.weights).all() and (refined.weights >= 0).all() and (refined.weights <= 1).all()
     assert np.isfinite(refined.rotation).all() and np.isfinite(refined.gaze).all()

@@ -66,7 +66,7 @@ class FrameImage:
 class PhotometricRefiner:
     """Refines FitStates of one clip against its frames (one identity, focal and landmark solver).
 
-    Samples are the face's vertices; albedo (S, 3) is set by estimate_albedo before refine is called.
+    Samples are the face's vertices; albedo (S, 3) is set by set_albedo before refine is called.
     """
 
     def __init__(self, model: FaceModel, identity: np.ndarray, solver: FrameSolver, image_size: tuple[int, int]):
@@ -138,17 +138,20 @@ class PhotometricRefiner:
                 wt = np.minimum(1.0, 2.5 * s / np.maximum(r, 1e-9))
         return out
 
-    def estimate_albedo(self, frames: list[FrameImage], states: list[FitState]) -> None:
-        """Albedo per sample: median over frames of colour / shading, the shading fitted against a grey face."""
-        samples = []
-        for frame, st in zip(frames, states):
-            ok, n, ps = self.visibility(st)
-            self.albedo[:] = 0.5
-            self.known[:] = True
-            light = self.fit_light(frame, ok, n, ps)
-            a = frame.sample(frame.rgb, ps) / np.maximum(sh_basis(n) @ light, 1e-3)
-            a[~ok] = np.nan
-            samples.append(a)
+    def albedo_samples(self, frame: FrameImage, st: FitState) -> np.ndarray:
+        """(S, 3) colour / shading at the samples of one reference frame (NaN where unseen), the shading
+        fitted against a grey face; a few hundred KB, so the frame itself need not be kept."""
+        ok, n, ps = self.visibility(st)
+        albedo, known = self.albedo, self.known
+        self.albedo, self.known = np.full((len(self.ids), 3), 0.5), np.ones(len(self.ids), bool)
+        light = self.fit_light(frame, ok, n, ps)
+        self.albedo, self.known = albedo, known
+        a = frame.sample(frame.rgb, ps) / np.maximum(sh_basis(n) @ light, 1e-3)
+        a[~ok] = np.nan
+        return a
+
+    def set_albedo(self, samples: list[np.ndarray]) -> None:
+        """Albedo per sample: the median over reference frames of albedo_samples."""
         with warnings.catch_warnings():  # vertices no reference frame saw: NaN, marked unknown below
             warnings.simplefilter("ignore", RuntimeWarning)
             albedo = np.nanmedian(np.stack(samples), axis=0) if samples else np.full((len(self.ids), 3), np.nan)
@@ -247,15 +250,13 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
     held = np.zeros(fits.weights.shape[1], bool)
     held[fits.held] = True
     neutral = np.where(fits.tracked, np.abs(np.where(held, 0.0, fits.weights)).sum(1), np.inf)
-    refs = set(np.argsort(neutral)[:REFERENCE_FRAMES][np.isfinite(np.sort(neutral)[:REFERENCE_FRAMES])].tolist())
+    order = np.argsort(neutral)[:REFERENCE_FRAMES]
+    refs = set(order[np.isfinite(neutral[order])].tolist())
     refiner = PhotometricRefiner(model, fits.identity, fits.solver, image_size)
-    ref_images, ref_states = [], []
-    for i, image in enumerate(frames()):
-        if i in refs:
-            ref_images.append(FrameImage.from_bgr(image))
-            ref_states.append(FitState(fits.rotation[i], fits.translation[i], fits.weights[i].copy()))
-    refiner.estimate_albedo(ref_images, ref_states)
-    del ref_images
+    samples = [refiner.albedo_samples(FrameImage.from_bgr(image), FitState(fits.rotation[i], fits.translation[i],
+                                                                             fits.weights[i].copy()))
+               for i, image in enumerate(frames()) if i in refs]
+    refiner.set_albedo(samples)
     locator = IrisLocator(model, fits.identity, fits.solver) if iris_rings is not None and fits.gaze is not None \
         else None
     prev, last_gaze, count = None, None, 0

@@ -221,7 +221,7 @@ def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, ti
             t_refine = time.perf_counter()
             rings = MEDIAPIPE_LID_RINGS if options.iris_gaze and layout.name == "mediapipe478" else None
             frames = lambda: (frame.image for frame in reader)  # noqa: E731 - a fresh decoding pass each call
-            read = refine_fits(fits, frames, points, model, (reader.width, reader.height), rings, job)
+            read = refine_fits(fits, frames, points, model, rings, job)
             if read != n:
                 raise CaptureError(f"{video_path}: the video gave {read} frames on the photometric pass, {n} before")
             timing["photometric_s"] = time.perf_counter() - t_refine

@@ -42,9 +42,12 @@ EDGE_MARGIN = 3  # pixels: vertices this close to the face's rendered edge (lids
 
 
 class FrameImage:
-    """One frame as the refinement reads it: blurred RGB (0..1), its grey level and the grey gradients."""
+    """One frame as the refinement reads it, cropped to the face: blurred RGB (0..1), its grey level and the
+    grey gradients; origin (2,): the crop's top-left corner in the video frame (pixels)."""
 
-    def __init__(self, rgb: np.ndarray, blur: float = BLUR):
+    def __init__(self, rgb: np.ndarray, blur: float = BLUR, origin: tuple[int, int] = (0, 0)):
+        self.origin = np.asarray(origin, np.float64)
+        self.height, self.width = rgb.shape[:2]
         self.rgb_sharp = rgb  # the iris locator wants the edges
         self.rgb = cv2.GaussianBlur(rgb, (0, 0), blur) if blur > 0 else rgb
         self.gray = np.ascontiguousarray(self.rgb @ LUMA.astype(np.float32))
@@ -52,8 +55,19 @@ class FrameImage:
         self.gy = cv2.Sobel(self.gray, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
 
     @classmethod
-    def from_bgr(cls, image_bgr: np.ndarray) -> FrameImage:
-        return cls(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0)
+    def from_bgr(cls, image_bgr: np.ndarray, points: np.ndarray | None = None) -> FrameImage:
+        """From a video frame, cropped around the face's landmark points (L, 2) where given: the blur, the
+        gradients and the z-buffer then cost the face's size, not the frame's (a 720p frame is 4x a face)."""
+        origin = (0, 0)
+        if points is not None and np.isfinite(points).all():
+            h, w = image_bgr.shape[:2]
+            lo, hi = points.min(0), points.max(0)
+            pad = 0.3 * (hi - lo).max() + 8
+            x0, y0 = (max(int(v - pad), 0) for v in lo)
+            x1, y1 = min(int(hi[0] + pad) + 1, w), min(int(hi[1] + pad) + 1, h)
+            if x1 - x0 > 16 and y1 - y0 > 16:
+                image_bgr, origin = image_bgr[y0:y1, x0:x1], (x0, y0)
+        return cls(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0, origin=origin)
 
     @staticmethod
     def sample(image: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -69,10 +83,9 @@ class PhotometricRefiner:
     Samples are the face's vertices; albedo (S, 3) is set by set_albedo before refine is called.
     """
 
-    def __init__(self, model: FaceModel, identity: np.ndarray, solver: FrameSolver, image_size: tuple[int, int]):
+    def __init__(self, model: FaceModel, identity: np.ndarray, solver: FrameSolver):
         self.model = model
         self.solver = solver
-        self.width, self.height = image_size
         self.ids = np.arange(model.submeshes["face"][1])
         tris = model.triangles[visible_triangles(model)]
         self.tris = np.ascontiguousarray(tris, np.int64)
@@ -93,17 +106,19 @@ class PhotometricRefiner:
         self._rot = np.empty((3, 3))
 
     # geometry -------------------------------------------------------------------------------------------
-    def _project(self, vc: np.ndarray) -> np.ndarray:
+    def _project(self, vc: np.ndarray, frame: FrameImage) -> np.ndarray:
+        """(V, 2) pixels in the frame's crop of camera-space points (V, 3)."""
         s = self.solver
         iz = -1.0 / vc[:, 2]
-        return np.stack([s.cx + s.focal * vc[:, 0] * iz, s.cy - s.focal * vc[:, 1] * iz], 1)
+        return np.stack([s.cx + s.focal * vc[:, 0] * iz, s.cy - s.focal * vc[:, 1] * iz], 1) - frame.origin
 
-    def visibility(self, st: FitState):
-        """(S,) usable samples (seen, facing, away from edges), (S, 3) camera normals, (S, 2) pixels."""
+    def visibility(self, st: FitState, frame: FrameImage):
+        """(S,) usable samples (seen, facing, away from edges), (S, 3) camera normals, (S, 2) crop pixels."""
         v = self.full_base + np.tensordot(st.weights.astype(np.float32), self.exp_full, 1)
         vc = v @ st.rotation.T + st.translation
-        p = self._project(vc)
-        frags = rasterize(np.c_[p, -vc[:, 2]], self.tris, self.width, self.height, perspective=True, cull_back=True)
+        p = self._project(vc, frame)
+        w, h = frame.width, frame.height
+        frags = rasterize(np.c_[p, -vc[:, 2]], self.tris, w, h, perspective=True, cull_back=True)
         depth = cv2.erode(frags.depth, np.ones((3, 3), np.uint8))
         face = np.zeros(frags.triangle.shape, np.uint8)
         hit = frags.triangle >= 0
@@ -112,9 +127,9 @@ class PhotometricRefiner:
         face = cv2.erode(face, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
         n = vertex_normals(vc, self.model.triangles)[self.ids]
         ps = p[self.ids]
-        xi = np.clip(np.rint(ps[:, 0]).astype(int), 0, self.width - 1)
-        yi = np.clip(np.rint(ps[:, 1]).astype(int), 0, self.height - 1)
-        inside = (ps[:, 0] > 2) & (ps[:, 0] < self.width - 3) & (ps[:, 1] > 2) & (ps[:, 1] < self.height - 3)
+        xi = np.clip(np.rint(ps[:, 0]).astype(int), 0, w - 1)
+        yi = np.clip(np.rint(ps[:, 1]).astype(int), 0, h - 1)
+        inside = (ps[:, 0] > 2) & (ps[:, 0] < w - 3) & (ps[:, 1] > 2) & (ps[:, 1] < h - 3)
         seen = inside & (-vc[self.ids, 2] <= depth[yi, xi] + 0.002) & (face[yi, xi] > 0)
         view = -vc[self.ids] / np.linalg.norm(vc[self.ids], axis=1, keepdims=True)
         return seen & ((n * view).sum(1) > MIN_COS), n, ps
@@ -141,7 +156,7 @@ class PhotometricRefiner:
     def albedo_samples(self, frame: FrameImage, st: FitState) -> np.ndarray:
         """(S, 3) colour / shading at the samples of one reference frame (NaN where unseen), the shading
         fitted against a grey face; a few hundred KB, so the frame itself need not be kept."""
-        ok, n, ps = self.visibility(st)
+        ok, n, ps = self.visibility(st, frame)
         albedo, known = self.albedo, self.known
         self.albedo, self.known = np.full((len(self.ids), 3), 0.5), np.ones(len(self.ids), bool)
         light = self.fit_light(frame, ok, n, ps)
@@ -186,7 +201,7 @@ class PhotometricRefiner:
         vc = q + st.translation
         iz = -1.0 / vc[:, 2]
         px, py = vc[:, 0] * iz, vc[:, 1] * iz
-        p = np.stack([s.cx + s.focal * px, s.cy - s.focal * py], 1)
+        p = np.stack([s.cx + s.focal * px, s.cy - s.focal * py], 1) - frame.origin
         r = (frame.sample(frame.gray, p) - pred) / INTENSITY_NOISE
         gx, gy = frame.sample(frame.gx, p), frame.sample(frame.gy, p)
         a = np.abs(r)
@@ -208,7 +223,7 @@ class PhotometricRefiner:
         """
         s, settings = self.solver, self.solver.settings
         st = init.copy()
-        ok, n, ps = self.visibility(st)
+        ok, n, ps = self.visibility(st, frame)
         ok &= self.known
         light = self.fit_light(frame, ok, n, ps)
         diag = np.empty(6 + len(self.exp))
@@ -234,7 +249,7 @@ class PhotometricRefiner:
 
 
 def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model: FaceModel,
-                image_size: tuple[int, int], iris_rings: tuple[np.ndarray, np.ndarray] | None = None,
+                iris_rings: tuple[np.ndarray, np.ndarray] | None = None,
                 job=None) -> int:
     """Refine a clip's per-frame fits in place (core.tracking.tracker.FrameFits) against its frames.
 
@@ -252,9 +267,9 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
     neutral = np.where(fits.tracked, np.abs(np.where(held, 0.0, fits.weights)).sum(1), np.inf)
     order = np.argsort(neutral)[:REFERENCE_FRAMES]
     refs = set(order[np.isfinite(neutral[order])].tolist())
-    refiner = PhotometricRefiner(model, fits.identity, fits.solver, image_size)
-    samples = [refiner.albedo_samples(FrameImage.from_bgr(image), FitState(fits.rotation[i], fits.translation[i],
-                                                                             fits.weights[i].copy()))
+    refiner = PhotometricRefiner(model, fits.identity, fits.solver)
+    samples = [refiner.albedo_samples(FrameImage.from_bgr(image, np.asarray(points[i], np.float64)),
+                                      FitState(fits.rotation[i], fits.translation[i], fits.weights[i].copy()))
                for i, image in enumerate(frames()) if i in refs]
     refiner.set_albedo(samples)
     locator = IrisLocator(model, fits.identity, fits.solver) if iris_rings is not None and fits.gaze is not None \
@@ -269,9 +284,10 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
         if not fits.tracked[i]:
             prev = None
             continue
-        frame = FrameImage.from_bgr(image)
+        x = np.asarray(points[i], np.float64)
+        frame = FrameImage.from_bgr(image, x)
         init = FitState(fits.rotation[i], fits.translation[i], fits.weights[i].copy())
-        st = refiner.refine(frame, np.asarray(points[i], np.float64), init, prev, held)
+        st = refiner.refine(frame, x, init, prev, held)
         fits.weights[i], fits.rotation[i], fits.translation[i] = np.clip(st.weights, 0, 1), st.rotation, st.translation
         prev = st
         if locator is not None:
@@ -279,9 +295,9 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
                 if last_gaze is not None:
                     fits.gaze[i] = last_gaze
                 continue
-            lids = fits.solver.project(st)
+            lids = fits.solver.project(st) - frame.origin
             g = locator.locate(frame.rgb_sharp, st.rotation, st.translation,
-                               (lids[iris_rings[0]], lids[iris_rings[1]]), fits.gaze[i].mean(0))
+                               (lids[iris_rings[0]], lids[iris_rings[1]]), fits.gaze[i].mean(0), frame.origin)
             if g is not None:
                 fits.gaze[i] = g[None]
                 last_gaze = fits.gaze[i].copy()

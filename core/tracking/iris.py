@@ -26,6 +26,10 @@ MEDIAPIPE_LID_RINGS = (
 IRIS_HALF_ANGLE = 16.0  # degrees: the iris's angular radius on the eyeball sphere
 SEARCH = 12.0  # degrees around the landmark gaze
 STEP = 1.5  # degrees, then a fifth of it around the best
+# The share of the eye pixels' variance the best disc must explain to be believed. Renders and a clear real
+# eye (d13) give 0.45-0.7 on most frames; where a light iris under dark lashes leaves the lash line the
+# darkest thing in the eye (s32, KatieHill: 0.2-0.43) the disc lands on the lid, so the landmark gaze stays.
+MIN_EXPLAINED = 0.45
 
 
 def eyeball_geometry(model: FaceModel, identity: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
@@ -87,7 +91,8 @@ class IrisLocator:
     def locate(self, rgb: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
                lids_px: tuple[np.ndarray, np.ndarray], start: np.ndarray,
                origin: np.ndarray = (0.0, 0.0)) -> np.ndarray | None:
-        """Gaze [yaw, pitch] degrees (as core.tracking.gaze) near start (2,), or None where no eye is seen.
+        """Gaze [yaw, pitch] degrees (as core.tracking.gaze) near start (2,); None where no eye is seen or no
+        dark disc explains the eye (see MIN_EXPLAINED).
 
         rgb (H, W, 3) float 0..1; rotation (3, 3), translation (3,): the head; lids_px: the fitted lid
         outlines in pixels of rgb, [left, right]; origin: rgb's top-left corner in the video frame.
@@ -124,4 +129,5 @@ class IrisLocator:
             yaw, pitch = (g.ravel() for g in np.meshgrid(best[0] + k, best[1] + k))
             j = int(np.argmin(misfit(yaw, pitch)))
             best = np.array([yaw[j], pitch[j]])
-        return best
+        explained = 1.0 - float(misfit(best[:1], best[1:])[0]) / len(eyes)
+        return best if explained >= MIN_EXPLAINED else None

@@ -28,6 +28,7 @@ from ..render.atlas import visible_triangles
 from ..render.rasterize import rasterize
 from ..render.sh import SH_C1, SH_C2, SH_C3, SH_C4, sh_basis, vertex_normals
 from . import _kernels
+from .gaze import gaze_to_eye_look
 from .solver import FitState, FrameSolver
 
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -216,7 +217,7 @@ class PhotometricRefiner:
         return r * sw, jac
 
     def refine(self, frame: FrameImage, x: np.ndarray, init: FitState, prev: FitState | None,
-               held: np.ndarray) -> FitState:
+               held: np.ndarray, iterations: int = ITERATIONS) -> FitState:
         """The state of one frame refined: landmarks x (L, 2), anchored to prev like FrameSolver.solve.
 
         held (E,) bool: weights left where they are (the eyeLook shapes, which follow the gaze).
@@ -237,7 +238,7 @@ class PhotometricRefiner:
             diag[6:] = 2 * (s.l2 + settings.temporal)
             anchor = prev
         step = _kernels.get("gn_step")
-        for _ in range(ITERATIONS):
+        for _ in range(iterations):
             scale = max(-st.translation[2], 1e-3) / (s.focal * settings.sigma)
             _, grad, hess = s._linearize(x, st, scale, True)
             r, jac = self._photometric(frame, st, ok, light)
@@ -288,19 +289,23 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
         frame = FrameImage.from_bgr(image, x)
         init = FitState(fits.rotation[i], fits.translation[i], fits.weights[i].copy())
         st = refiner.refine(frame, x, init, prev, held)
-        fits.weights[i], fits.rotation[i], fits.translation[i] = np.clip(st.weights, 0, 1), st.rotation, st.translation
-        prev = st
         if locator is not None:
             if fits.closed[i].any():  # a shut lid hides the iris: keep the last open gaze
                 if last_gaze is not None:
                     fits.gaze[i] = last_gaze
-                continue
-            lids = fits.solver.project(st) - frame.origin
-            g = locator.locate(frame.rgb_sharp, st.rotation, st.translation,
-                               (lids[iris_rings[0]], lids[iris_rings[1]]), fits.gaze[i].mean(0), frame.origin)
-            if g is not None:
-                fits.gaze[i] = g[None]
-                last_gaze = fits.gaze[i].copy()
+            else:
+                lids = fits.solver.project(st) - frame.origin
+                g = locator.locate(frame.rgb_sharp, st.rotation, st.translation,
+                                   (lids[iris_rings[0]], lids[iris_rings[1]]), fits.gaze[i].mean(0), frame.origin)
+                if g is not None:
+                    fits.gaze[i] = g[None]
+                    last_gaze = fits.gaze[i].copy()
+                    # Its eyeLook weights move the lids: one more iteration refits blink, squint and wide to them.
+                    for k, value in gaze_to_eye_look(fits.gaze[i][None], fits.solver.lm.names).items():
+                        st.weights[k] = value[0]
+                    st = refiner.refine(frame, x, st, prev, held, iterations=1)
+        fits.weights[i], fits.rotation[i], fits.translation[i] = np.clip(st.weights, 0, 1), st.rotation, st.translation
+        prev = st
     if job is not None:
         job.step("photometric", n, n)
     return count

@@ -9,7 +9,6 @@ import pytest
 
 from core.pipeline import CaptureError, CaptureOptions, capture_frames, capture_video
 from core.synth import generate
-from core.tracking.iris import MEDIAPIPE_LID_RINGS, eyeball_geometry
 from core.video import open_video
 
 FRAMES = 45
@@ -83,10 +82,3 @@ def test_a_source_read_only_once_is_a_clear_error(synth):
     with pytest.raises(CaptureError, match="photometric pass"):
         capture_frames(Once(), CaptureOptions(photometric=True))
 
-
-def test_iris_axes_point_forward(face_model):
-    centres, radius, axes = eyeball_geometry(face_model, np.zeros(100))
-    assert 0.011 < radius < 0.017  # the sphere through ICT's eyeball mesh (cornea included): 15 mm
-    assert (axes[:, 2] > 0.9).all()  # the pupils look ahead (+Z) at rest
-    assert centres[0, 0] > 0 > centres[1, 0]  # [left, right] of the subject: left at +X
-    assert all(len(r) == 16 for r in MEDIAPIPE_LID_RINGS)

@@ -50,7 +50,7 @@ def main() -> None:
     p.add_argument("--look", type=Path, default=Path("/tmp/likeness_look"))
     p.add_argument("--quality", default="balanced")
     p.add_argument("--photometric", action="store_true", help="refine the fits against the pixels (slow)")
-    p.add_argument("--iris-gaze", action="store_true", help="with --photometric: gaze from the iris disc")
+    p.add_argument("--no-iris-gaze", action="store_true", help="with --photometric: gaze from MediaPipe's iris")
     p.add_argument("--only", default="*.mp4", help="a glob over the clips folder, e.g. '*d6*'")
     args = p.parse_args()
 
@@ -68,7 +68,7 @@ def main() -> None:
     for path in clips:
         t0 = time.perf_counter()
         cap = capture_video(path, CaptureOptions(quality=args.quality, photometric=args.photometric,
-                                                 iris_gaze=args.iris_gaze))
+                                                 iris_gaze=not args.no_iris_gaze))
         dt = time.perf_counter() - t0
         raw = cap.landmarks[:, MEDIAPIPE_TO_68].astype(np.float64)
         iod = np.linalg.norm(raw[:, 36] - raw[:, 45], axis=1)

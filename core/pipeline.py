@@ -56,10 +56,11 @@ class CaptureOptions:
     # Refine every frame's fit against its pixels (core.tracking.photometric): closer weights, at ~2-5
     # frames a second instead of ~70 (two more decoding passes).
     photometric: bool = False
-    # With photometric: read the gaze from the iris disc in the image instead of MediaPipe's iris points.
-    # Experimental: on renders it halves the gaze error (4.2 -> 2.2 degrees), but on a real clip (s32) dark
-    # lashes pulled the disc up onto the lid, so it is off unless asked for.
-    iris_gaze: bool = False
+    # With photometric: read the gaze from the iris disc in the image where a disc clearly explains the eye
+    # (core.tracking.iris.MIN_EXPLAINED), MediaPipe's iris points elsewhere. On renders it halves the gaze
+    # error (4.2 -> 2.2 degrees); on real clips with light irises under dark lashes (s32, KatieHill) the gate
+    # leaves nearly every frame to MediaPipe, where the ungated disc had sat on the upper lid.
+    iris_gaze: bool = True
     # Model the person after tracking and re-track with the model (run_capture; capture_video ignores it).
     personalize: bool = False
     backend_options: dict = field(default_factory=dict)

@@ -23,8 +23,8 @@ def add_arguments(p):
     p.add_argument("--no-lighting", action="store_true", help="skip the per-frame SH lighting fit")
     p.add_argument("--photometric", action="store_true",
                    help="refine every frame against its pixels: closer weights, ~10x slower")
-    p.add_argument("--iris-gaze", action="store_true",
-                   help="with --photometric: gaze from the iris disc in the image (experimental: lashes mislead it)")
+    p.add_argument("--no-iris-gaze", action="store_true",
+                   help="with --photometric: keep MediaPipe's iris points for the gaze, not the iris disc in the image")
     p.add_argument("--csv", default=None, help="also write a Live Link Face CSV")
     p.add_argument("--overlay", default=None, metavar="DIR", help="write PNG overlays of the fitted mesh here")
     p.add_argument("--personalize", action="store_true",
@@ -40,7 +40,7 @@ def run(args) -> int:
                              quality=args.quality, smoothing=args.smoothing, neutral_frame=args.neutral_frame,
                              focal=args.focal, lighting=False if args.no_lighting else None,
                              personalize=args.personalize, photometric=args.photometric,
-                             iris_gaze=args.iris_gaze)
+                             iris_gaze=not args.no_iris_gaze)
     bar = ProgressBar(quiet=args.quiet)
 
     try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -78,6 +79,23 @@ class FrameImage:
         return cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0]
 
 
+@dataclass
+class _Samples:
+    """One frame's usable samples (U of them): model positions, shape deltas, normals and their per-shape
+    changes, albedo."""
+
+    base: np.ndarray  # (U, 3)
+    exp_t: np.ndarray  # (U, 3, E)
+    n0: np.ndarray  # (U, 3)
+    dn_t: np.ndarray  # (U, 3, E)
+    albedo: np.ndarray  # (U, 3)
+
+
+def _per_shape(v: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(U, E): each sample's vector v (U, 3) dotted with each shape's delta t (U, 3, E)."""
+    return v[:, 0, None] * t[:, 0] + v[:, 1, None] * t[:, 1] + v[:, 2, None] * t[:, 2]
+
+
 class PhotometricRefiner:
     """Refines FitStates of one clip against its frames (one identity, focal and landmark solver).
 
@@ -94,14 +112,15 @@ class PhotometricRefiner:
         self.full_base = model.identity_shape(identity).astype(np.float64)
         self.base = self.full_base[self.ids]
         self.exp_full = np.asarray(model.expressions, np.float32)  # (E, V, 3)
-        self.exp = np.ascontiguousarray(model.expressions[:, self.ids], np.float64)  # (E, S, 3)
-        self.exp_flat = self.exp.reshape(len(self.exp), -1)
+        self.n_exp = model.n_expressions
+        # Shape-last layouts (S, 3, E): a frame's usable samples are gathered as contiguous rows, and the
+        # Jacobian's (S, E) block is three multiply-adds instead of a strided einsum.
+        self.exp_t = np.ascontiguousarray(model.expressions[:, self.ids].transpose(1, 2, 0), np.float64)
         # Normals move with the expression (a raised brow turns the forehead skin): per-shape normal deltas
         # make the shading follow in the Jacobian.
         self.n0 = vertex_normals(self.full_base, model.triangles)[self.ids]
-        self.dn = np.stack([vertex_normals(self.full_base + d, model.triangles)[self.ids] for d in model.expressions])
-        self.dn -= self.n0[None]
-        self.dn_flat = self.dn.reshape(len(self.dn), -1)
+        dn = np.stack([vertex_normals(self.full_base + d, model.triangles)[self.ids] for d in model.expressions])
+        self.dn_t = np.ascontiguousarray((dn - self.n0[None]).transpose(1, 2, 0))
         self.albedo = np.zeros((len(self.ids), 3))
         self.known = np.zeros(len(self.ids), bool)
         self._rot = np.empty((3, 3))
@@ -175,30 +194,35 @@ class PhotometricRefiner:
         self.albedo = np.where(self.known[:, None], albedo, 0.0)
 
     # solve ----------------------------------------------------------------------------------------------
-    def _shading(self, st: FitState, light: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Predicted grey (S,) at st's normals, and its derivative (S, 6 + E) (rotation, -, weights)."""
-        nm = self.n0 + (st.weights @ self.dn_flat).reshape(-1, 3)
+    def _usable(self, ok: np.ndarray) -> _Samples:
+        """The per-sample arrays of one frame's usable samples ok (S,) bool."""
+        i = np.flatnonzero(ok)
+        return _Samples(self.base[i], self.exp_t[i], self.n0[i], self.dn_t[i], self.albedo[i])
+
+    def _shading(self, st: FitState, light: np.ndarray, u: _Samples) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted grey (U,) at st's normals, and its derivative (U, 6 + E) (rotation, -, weights)."""
+        nm = u.n0 + u.dn_t @ st.weights
         nm /= np.linalg.norm(nm, axis=1, keepdims=True)
         nc = nm @ st.rotation.T
-        pred = (self.albedo * (sh_basis(nc) @ light)) @ LUMA
+        pred = (u.albedo * (sh_basis(nc) @ light)) @ LUMA
         x, y, z = nc[:, 0], nc[:, 1], nc[:, 2]
-        o = np.zeros_like(x)
-        d_basis = np.stack([  # (S, 9, 3): d basis / d normal
-            np.stack([o, o, o, SH_C1 + o, SH_C2 * y, o, o, SH_C2 * z, 2 * SH_C4 * x], 1),
-            np.stack([o, SH_C1 + o, o, o, SH_C2 * x, SH_C2 * z, o, o, -2 * SH_C4 * y], 1),
-            np.stack([o, o, SH_C1 + o, o, o, SH_C2 * y, 6 * SH_C3 * z, SH_C2 * x, o], 1),
-        ], 2)
-        q = np.einsum("sbj,bc,sc->sj", d_basis, light, self.albedo * LUMA)  # d pred / d camera normal
-        d = np.zeros((len(pred), 6 + len(self.exp)))
+        lc = (u.albedo * LUMA) @ light.T  # (U, 9): each SH band's grey per unit of its basis function
+        q = np.stack([  # d pred / d camera normal, from the SH basis's derivatives (core.render.sh)
+            SH_C1 * lc[:, 3] + SH_C2 * (y * lc[:, 4] + z * lc[:, 7]) + 2 * SH_C4 * x * lc[:, 8],
+            SH_C1 * lc[:, 1] + SH_C2 * (x * lc[:, 4] + z * lc[:, 5]) - 2 * SH_C4 * y * lc[:, 8],
+            SH_C1 * lc[:, 2] + SH_C2 * (y * lc[:, 5] + x * lc[:, 7]) + 6 * SH_C3 * z * lc[:, 6],
+        ], 1)
+        d = np.zeros((len(pred), 6 + self.n_exp))
         d[:, :3] = np.cross(nc, q)
-        d[:, 6:] = np.einsum("sj,esj->se", q @ st.rotation, self.dn)
+        d[:, 6:] = _per_shape(q @ st.rotation, u.dn_t)
         return pred, d
 
-    def _photometric(self, frame: FrameImage, st: FitState, ok: np.ndarray, light: np.ndarray):
-        """Weighted residuals (S,) and Jacobian (S, 6 + E) of the photometric term, in noise units."""
+    def _photometric(self, frame: FrameImage, st: FitState, u: _Samples, light: np.ndarray):
+        """Weighted residuals (U,) and Jacobian (U, 6 + E) of the photometric term at the usable samples u,
+        in noise units."""
         s = self.solver
-        pred, d_shading = self._shading(st, light)
-        q = (self.base + (st.weights @ self.exp_flat).reshape(-1, 3)) @ st.rotation.T
+        pred, d_shading = self._shading(st, light, u)
+        q = (u.base + u.exp_t @ st.weights) @ st.rotation.T
         vc = q + st.translation
         iz = -1.0 / vc[:, 2]
         px, py = vc[:, 0] * iz, vc[:, 1] * iz
@@ -206,13 +230,13 @@ class PhotometricRefiner:
         r = (frame.sample(frame.gray, p) - pred) / INTENSITY_NOISE
         gx, gy = frame.sample(frame.gx, p), frame.sample(frame.gy, p)
         a = np.abs(r)
-        sw = np.sqrt(np.where(a > HUBER, HUBER / np.maximum(a, 1e-9), 1.0) * ok * PHOTO_WEIGHT)
+        sw = np.sqrt(np.where(a > HUBER, HUBER / np.maximum(a, 1e-9), 1.0) * PHOTO_WEIGHT)
         f = s.focal * iz
         row = np.stack([gx * f, -gy * f, f * (gx * px - gy * py)], 1) * (sw / INTENSITY_NOISE)[:, None]
-        jac = np.empty((len(r), 6 + len(self.exp)))
+        jac = np.empty((len(r), 6 + self.n_exp))
         jac[:, :3] = np.cross(q, row)  # d image / d (rotation, translation, weights) through the projection
         jac[:, 3:6] = row
-        jac[:, 6:] = np.einsum("sj,esj->se", row @ st.rotation, self.exp)
+        jac[:, 6:] = _per_shape(row @ st.rotation, u.exp_t)
         jac -= d_shading * (sw / INTENSITY_NOISE)[:, None]
         return r * sw, jac
 
@@ -227,7 +251,8 @@ class PhotometricRefiner:
         ok, n, ps = self.visibility(st, frame)
         ok &= self.known
         light = self.fit_light(frame, ok, n, ps)
-        diag = np.empty(6 + len(self.exp))
+        usable = self._usable(ok)
+        diag = np.empty(6 + self.n_exp)
         if prev is None:
             diag[:6] = 1e-6
             diag[6:] = 2 * s.l2
@@ -241,7 +266,7 @@ class PhotometricRefiner:
         for _ in range(iterations):
             scale = max(-st.translation[2], 1e-3) / (s.focal * settings.sigma)
             _, grad, hess = s._linearize(x, st, scale, True)
-            r, jac = self._photometric(frame, st, ok, light)
+            r, jac = self._photometric(frame, st, usable, light)
             step(hess + jac.T @ jac, grad + jac.T @ r, diag, st.rotation, st.translation, st.weights,
                  anchor.rotation, anchor.translation, anchor.weights, prev is not None, s.l1, s.l2,
                  settings.temporal, settings.temporal_rotation, settings.temporal_translation, held, self._rot)

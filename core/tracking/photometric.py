@@ -93,7 +93,7 @@ class _Samples:
 
 def _per_shape(v: np.ndarray, t: np.ndarray) -> np.ndarray:
     """(U, E): each sample's vector v (U, 3) dotted with each shape's delta t (U, 3, E)."""
-    return v[:, 0, None] * t[:, 0] + v[:, 1, None] * t[:, 1] + v[:, 2, None] * t[:, 2]
+    return np.einsum("uj,uje->ue", v, t)  # with E last this is ~10x the speed of the (E, U, 3) einsum
 
 
 class PhotometricRefiner:
@@ -114,7 +114,7 @@ class PhotometricRefiner:
         self.exp_full = np.asarray(model.expressions, np.float32)  # (E, V, 3)
         self.n_exp = model.n_expressions
         # Shape-last layouts (S, 3, E): a frame's usable samples are gathered as contiguous rows, and the
-        # Jacobian's (S, E) block is three multiply-adds instead of a strided einsum.
+        # Jacobian's (S, E) block is a contiguous einsum (see _per_shape).
         self.exp_t = np.ascontiguousarray(model.expressions[:, self.ids].transpose(1, 2, 0), np.float64)
         # Normals move with the expression (a raised brow turns the forehead skin): per-shape normal deltas
         # make the shading follow in the Jacobian.
@@ -240,18 +240,23 @@ class PhotometricRefiner:
         jac -= d_shading * (sw / INTENSITY_NOISE)[:, None]
         return r * sw, jac
 
+    def view(self, frame: FrameImage, st: FitState) -> tuple[_Samples, np.ndarray]:
+        """What refine compares at st's pose: the usable samples and the frame's SH lighting (9, 3)."""
+        ok, n, ps = self.visibility(st, frame)
+        ok &= self.known
+        return self._usable(ok), self.fit_light(frame, ok, n, ps)
+
     def refine(self, frame: FrameImage, x: np.ndarray, init: FitState, prev: FitState | None,
-               held: np.ndarray, iterations: int = ITERATIONS) -> FitState:
+               held: np.ndarray, iterations: int = ITERATIONS,
+               view: tuple[_Samples, np.ndarray] | None = None) -> FitState:
         """The state of one frame refined: landmarks x (L, 2), anchored to prev like FrameSolver.solve.
 
         held (E,) bool: weights left where they are (the eyeLook shapes, which follow the gaze).
+        view: self.view(frame, init) where the caller has it (visibility costs a rasterization).
         """
         s, settings = self.solver, self.solver.settings
         st = init.copy()
-        ok, n, ps = self.visibility(st, frame)
-        ok &= self.known
-        light = self.fit_light(frame, ok, n, ps)
-        usable = self._usable(ok)
+        usable, light = view if view is not None else self.view(frame, st)
         diag = np.empty(6 + self.n_exp)
         if prev is None:
             diag[:6] = 1e-6
@@ -313,7 +318,8 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
         x = np.asarray(points[i], np.float64)
         frame = FrameImage.from_bgr(image, x)
         init = FitState(fits.rotation[i], fits.translation[i], fits.weights[i].copy())
-        st = refiner.refine(frame, x, init, prev, held)
+        view = refiner.view(frame, init)
+        st = refiner.refine(frame, x, init, prev, held, view=view)
         if locator is not None:
             if fits.closed[i].any():  # a shut lid hides the iris: keep the last open gaze
                 if last_gaze is not None:
@@ -328,7 +334,7 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
                     # Its eyeLook weights move the lids: one more iteration refits blink, squint and wide to them.
                     for k, value in gaze_to_eye_look(fits.gaze[i][None], fits.solver.lm.names).items():
                         st.weights[k] = value[0]
-                    st = refiner.refine(frame, x, st, prev, held, iterations=1)
+                    st = refiner.refine(frame, x, st, prev, held, iterations=1, view=view)
         fits.weights[i], fits.rotation[i], fits.translation[i] = np.clip(st.weights, 0, 1), st.rotation, st.translation
         prev = st
     if job is not None:

@@ -7,7 +7,10 @@ Stages: decode (a decode-only pass), landmarks (MediaPipe, its own time, decode 
 fitting (keyframes: focal + identity once per clip; frames: the per-frame loop), lighting (second pass).
 Memory: peak RSS (ru_maxrss) and current RSS sampled through the run (flat = no growth with length).
 
-Run: .venv/bin/python bench/capture.py [VIDEO] [--minutes 10] [--quality balanced]
+With --photometric the capture refines every frame against its pixels (the accurate mode; two more decoding
+passes): photometric_ms is that stage per frame (fit_ms leaves it out). Use --minutes 0 with it.
+
+Run: .venv/bin/python bench/capture.py [VIDEO] [--minutes 10] [--quality balanced] [--photometric]
 Last line (the longest run): fps=... landmark_fps=... fit_ms=... peak_mb=... tracked=...
 """
 
@@ -59,7 +62,7 @@ def decode_fps(path: Path) -> tuple[float, int]:
     return n / (time.perf_counter() - t0), n
 
 
-def run(reader, source: str, quality: str, label: str) -> dict:
+def run(reader, source: str, quality: str, label: str, photometric: bool = False) -> dict:
     from core.job import Job
     from core.pipeline import CaptureOptions, capture_frames
 
@@ -70,7 +73,8 @@ def run(reader, source: str, quality: str, label: str) -> dict:
             samples.append((p.fraction, rss_mb()))
 
     t0 = time.perf_counter()
-    cap = capture_frames(reader, CaptureOptions(quality=quality), Job(on_progress=on_progress), source=source)
+    cap = capture_frames(reader, CaptureOptions(quality=quality, photometric=photometric), Job(on_progress=on_progress),
+                         source=source)
     wall = time.perf_counter() - t0
     t = cap.metadata["timing"]
     n = cap.n_frames
@@ -83,6 +87,7 @@ def run(reader, source: str, quality: str, label: str) -> dict:
         "fit_frame_ms": 1e3 * t["fit_frames_s"] / max(t["fit_fitted_frames"], 1),
         "fit_keyframes_s": t["fit_keyframes_s"],
         "lighting_ms": 1e3 * t["lighting_s"] / n,
+        "photometric_ms": 1e3 * t.get("photometric_s", 0.0) / n,
         "peak_mb": peak_mb(),
         "tracked": float(cap.tracked.mean()),
         "rss_mb_by_progress": [(round(f, 2), round(m)) for f, m in samples],
@@ -97,6 +102,7 @@ def main() -> None:
     p.add_argument("video", nargs="?", type=Path, default=DEFAULT)
     p.add_argument("--minutes", type=float, default=10.0, help="length of the looped run (0: skip it)")
     p.add_argument("--quality", default="balanced")
+    p.add_argument("--photometric", action="store_true", help="the accurate mode (refined against the pixels)")
     args = p.parse_args()
 
     from core.video import open_video
@@ -106,12 +112,12 @@ def main() -> None:
     print(f"decode only: {n} frames at {fps:.0f} fps ({1e3 / fps:.2f} ms/frame)")
     reader = open_video(args.video)
     print(f"video: {args.video.name} {reader.width}x{reader.height} {reader.fps:.2f} fps")
-    short = run(reader, str(args.video), args.quality, "clip")
+    short = run(reader, str(args.video), args.quality, "clip", args.photometric)
     last = short
     if args.minutes > 0:
         times = max(1, int(round(args.minutes * 60 * reader.fps / reader.frame_count)))
         last = run(Looped(open_video(args.video), times), f"{args.video} x{times}", args.quality,
-                   f"looped x{times} ({times * reader.frame_count / reader.fps / 60:.1f} min)")
+                   f"looped x{times} ({times * reader.frame_count / reader.fps / 60:.1f} min)", args.photometric)
         growth = last["rss_mb_by_progress"][-1][1] - last["rss_mb_by_progress"][1][1]
         print(f"memory: peak {last['peak_mb']:.0f} MB after the long run vs {short['peak_mb']:.0f} MB after the "
               f"short one; RSS grew {growth:.0f} MB from 10% to the end of the long run")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import threading
 import time
 from array import array
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,7 @@ from .tracking import QUALITY, TrackingError, TrackingOptions, layout_for, track
 from .tracking.iris import MEDIAPIPE_LID_RINGS
 from .tracking.lighting import fit_lighting, sample_colours, surface_normals
 from .tracking.photometric import refine_fits
+from .tracking.solver import warm_up
 from .video import VideoError, open_video
 
 
@@ -148,6 +150,13 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
         return _capture(reader, options, job, source, backend, timing, points, colours)
 
 
+def _warm_up() -> None:
+    try:
+        warm_up()
+    except Exception:  # noqa: BLE001 - only a head start: the fit loads the kernels itself if this failed
+        pass
+
+
 def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, timing: dict, points: FrameFile,
              colours: FrameFile | None) -> Capture:
     """capture_frames once its backend runs: points and colours (None: no lighting) take the per-frame arrays."""
@@ -176,6 +185,9 @@ def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, ti
             current[0] = frame.image
             yield frame
 
+    # The fit's compiled kernels load (numba: ~0.7 s the first time in a process) while the detector runs.
+    warming = threading.Thread(target=_warm_up, name="likeness-warm-up", daemon=True)
+    warming.start()
     t_start = time.perf_counter()
     try:
         with backend if hasattr(backend, "__enter__") else contextlib.nullcontext(backend):
@@ -203,6 +215,7 @@ def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, ti
         raise CaptureError(f"no face found in {n} frame{'s' if n != 1 else ''} of {video_path}")
 
     # 2. fit
+    warming.join()
     neutral = None
     frame_indices = np.asarray(indices)
     if options.neutral_frame is not None:

@@ -212,6 +212,17 @@ class FrameSolver:
         return float(np.sqrt((e * self.c).sum() / self.c_sum))
 
 
+def warm_up() -> None:
+    """Load the compiled per-frame kernels now: numba's imports and cache reads cost ~0.7 s once per process,
+    which capture_frames spends on a thread during the landmark pass instead of before the first fit."""
+    rng = np.random.default_rng(0)
+    lm = LandmarkModel(rng.normal(size=(6, 3)) * 0.05, np.zeros((1, 6, 3)), rng.normal(size=(2, 6, 3)) * 0.01,
+                       ("a", "b"))
+    solver = FrameSolver(lm, np.zeros(1), 500.0, (50.0, 50.0))
+    st = FitState(np.eye(3), np.array([0.0, 0.0, -0.5]), np.zeros(2))
+    solver.solve(solver.project(st) + 0.5, st, st, iterations=1, hold=(np.array([0]), np.zeros(1)))
+
+
 _CV_FLIP = np.diag([1.0, -1.0, -1.0])  # OpenCV camera (y down, +z forward) <-> ours (y up, -z forward)
 
 

@@ -141,3 +141,30 @@ def test_keyframes_recover_identity(stand_in):
     assert err < 0.5 * generic  # the fitted head is much closer to the person than the average head
     rot_err = [np.abs(matrix_to_euler(s.rotation) - frames[k][1]).max() for s, k in zip(fit.states, keys)]
     assert np.mean(rot_err) < 1.0
+
+
+def test_warm_up_loads_the_fitting_kernels_in_a_fresh_process():
+    """capture_frames warms the kernels up during the landmark pass; the fit then finds them loaded."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "from core.tracking import _kernels\n"
+        "from core.tracking.solver import warm_up\n"
+        "warm_up()\n"
+        "import numpy as np\n"
+        "from core.tracking.linear import LandmarkModel\n"
+        "from core.tracking.solver import FitState, FrameSolver\n"
+        "rng = np.random.default_rng(1)\n"  # a fit of another size, as a clip's would be: no new compilation
+        "lm = LandmarkModel(rng.normal(size=(40, 3)) * .05, rng.normal(size=(3, 40, 3)) * .01,\n"
+        "                  rng.normal(size=(7, 40, 3)) * .01, tuple('abcdefg'))\n"
+        "solver = FrameSolver(lm, np.zeros(3), 900.0, (320.0, 240.0))\n"
+        "st = FitState(np.eye(3), np.array([0.0, 0.0, -0.6]), np.zeros(7))\n"
+        "solver.solve(solver.project(st) + 1.0, st, exact=True)\n"
+        "print(len(_kernels.get('gn_step').signatures), len(_kernels.get('project_points').signatures))\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [int(v) for v in r.stdout.split()[-2:]] == [1, 1]

@@ -35,7 +35,7 @@ class LikenessSettings(bpy.types.PropertyGroup):
                               description="Build personal blendshapes and dynamic skin colour (slower)")
     photometric: BoolProperty(name="Photometric", default=False,
                               description="Refine every frame against the video's pixels: closer expressions "
-                                          "and gaze, about ten times slower")
+                                          "and gaze, several times slower")
 
 
 class LikenessJobState(bpy.types.PropertyGroup):

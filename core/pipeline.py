@@ -55,7 +55,7 @@ class CaptureOptions:
     lighting: bool | None = None  # per-frame SH lighting; None = on except for the fast preset
     face_index: int = 0  # which face when several: 0 = the largest
     keep_landmarks: bool = True  # store the detector points in the Capture
-    # Refine every frame's fit against its pixels (core.tracking.photometric): closer weights, at ~2-5
+    # Refine every frame's fit against its pixels (core.tracking.photometric): closer weights, at ~10
     # frames a second instead of ~70 (two more decoding passes).
     photometric: bool = False
     # With photometric: read the gaze from the iris disc in the image where a disc clearly explains the eye

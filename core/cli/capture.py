@@ -22,7 +22,7 @@ def add_arguments(p):
     p.add_argument("--focal", type=float, default=None, help="focal length in pixels (default: estimated)")
     p.add_argument("--no-lighting", action="store_true", help="skip the per-frame SH lighting fit")
     p.add_argument("--photometric", action="store_true",
-                   help="refine every frame against its pixels: closer weights, ~10x slower")
+                   help="refine every frame against its pixels: closer weights and gaze, several times slower")
     p.add_argument("--no-iris-gaze", action="store_true",
                    help="with --photometric: keep MediaPipe's iris points for the gaze, not the iris disc in the image")
     p.add_argument("--csv", default=None, help="also write a Live Link Face CSV")

@@ -9,7 +9,7 @@ blurred frame against albedo x shading at the fitted vertices). The photometric 
 landmark term's weight: stronger, its own bias (appearance stored per vertex, mouth interior and eyeballs
 showing at the lid and lip edges) starts to move shapes the landmarks had right.
 
-Costs a second and third decoding pass and ~140 ms a frame at 512x512 on one core, so it is opt-in
+Costs a second and third decoding pass and ~60-80 ms a frame on one core, so it is opt-in
 (CaptureOptions.photometric / `--photometric`). On synthetic clips (seeds 2001-2006 to choose the settings,
 1001-1003 held out) it cut the weight error by 10%, 20% with the iris locator (core.tracking.iris, on with
 it unless CaptureOptions.iris_gaze is off); see bench/accuracy_synth.py.

@@ -116,7 +116,7 @@ def run_synth(args) -> dict:
                    "albedo_static_wrinkles": alb["wrinkles"][0], "albedo_dynamic_wrinkles": alb["wrinkles"][1],
                    "dynamic_shapes": list(person.dynamic_albedo_names), "seconds": seconds}
             if source == "tracked":
-                again, _ = retrack(cap, person, model)
+                again, _ = retrack(cap, person, model, video=d / "video.mp4")  # like for like: photometric
                 row["weight_generic"] = weight_error(model, cap, truth)
                 row["weight_personal"] = weight_error(model, again, truth)
             rows.append(row)
@@ -176,7 +176,7 @@ def run_real(args) -> dict:
         opt = ModelingOptions(personal_shapes=False, dynamic_albedo=False)
         generic = build_personal_model(video, cap, opt, model=model)
         generic = generic_personal_model(model, cap.identity, generic.albedo)
-        again, _ = retrack(cap, person, model)
+        again, _ = retrack(cap, person, model, video=video)
         camera = Camera(cap.image_size[0], cap.image_size[1], cap.focal)
         frames = np.flatnonzero(cap.tracked)
         pick = frames[np.linspace(0, len(frames) - 1, min(args.frames, len(frames))).round().astype(int)]

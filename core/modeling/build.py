@@ -425,12 +425,17 @@ def personal_face_model(model, person: PersonalModel):
                    expressions=person.expression_deltas(model).astype(np.float32))
 
 
-def retrack(capture: Capture, person: PersonalModel, model=None, job: Job | None = None) -> tuple[Capture, float]:
+def retrack(capture: Capture, person: PersonalModel, model=None, job: Job | None = None,
+            video: str | Path | None = None) -> tuple[Capture, float]:
     """Track the capture's stored landmarks again with the personal model; returns (capture, mean RMS px).
 
-    Pose, weights, identity and gaze are refitted; lighting and landmarks are kept.
+    Pose, weights, identity and gaze are refitted; lighting and landmarks are kept. A capture made with the
+    photometric refinement is refined against the video's frames again when the video is given (without it
+    the re-track is landmark-only, a less accurate kind of fit than the capture's).
     """
     from ..tracking import TrackingOptions, layout_for, track_clip
+    from ..tracking.iris import MEDIAPIPE_LID_RINGS
+    from ..tracking.photometric import refine_fits
 
     model = model or load_face_model()
     if capture.landmarks is None:
@@ -441,8 +446,25 @@ def retrack(capture: Capture, person: PersonalModel, model=None, job: Job | None
     tracking = TrackingOptions(quality=opts.get("quality", "balanced"), smoothing=opts.get("smoothing", 0.5),
                                focal=float(capture.focal))
     valid = np.isfinite(capture.landmarks).all((1, 2))
+    refine = None
+    if video is not None and opts.get("photometric"):
+        try:
+            reader = open_video(video, opts.get("start", 0) or 0, opts.get("stop"), opts.get("stride", 1) or 1)
+        except VideoError as e:
+            raise ModelingError(str(e)) from e
+        check_capture_matches(capture, reader)
+        rings = MEDIAPIPE_LID_RINGS if opts.get("iris_gaze", True) and layout.name == "mediapipe478" else None
+
+        def refine(fits):
+            try:
+                read = refine_fits(fits, lambda: (frame.image for frame in reader), capture.landmarks, pfm, rings)
+            except VideoError as e:
+                raise ModelingError(str(e)) from e
+            if read != len(valid):
+                raise ModelingError(f"{video}: {read} frames on the photometric re-track, {len(valid)} captured")
     result = track_clip(capture.landmarks, valid, tuple(capture.image_size), layout, pfm,
-                        timestamps=capture.timestamps, detector_confidence=None, options=tracking, job=job)
+                        timestamps=capture.timestamps, detector_confidence=None, options=tracking, job=job,
+                        refine=refine)
     meta = dict(capture.metadata)
     meta["personal_model"] = {"id": person.id, "path": person.metadata.get("path", "")}
     new = replace(capture, names=result.names, weights=result.weights, tracked=result.tracked,
@@ -493,7 +515,7 @@ def personalize(video: str | Path, capture: Capture, options: ModelingOptions | 
     history = [round(best, 3)]
     result = (person, capture)
     for _ in range(max_rounds):
-        tracked, _ = retrack(capture, person, model)
+        tracked, _ = retrack(capture, person, model, video=video)
         rms = tracking_rms(tracked, model, person)
         history.append(round(rms, 3))
         if not np.isfinite(rms) or rms > best * (1 - min_gain):

@@ -92,3 +92,23 @@ def test_cli_writes_model_and_reports_bad_input(small_clip, make_capture, tmp_pa
     r = subprocess.run([sys.executable, "-m", "core", "model", str(video), str(tmp_path / "nope.npz"), "-o",
                         str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "no such capture" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow  # renders a clip, captures it with the photometric refinement and re-tracks it twice (~25 s)
+def test_retrack_of_a_photometric_capture_refines_against_the_video(tmp_path, face_model):
+    from core.io.personal import generic_personal_model
+    from core.modeling import retrack
+    from core.pipeline import CaptureOptions, capture_video
+    from core.synth import generate
+
+    generate(5152, 24, (384, 384), out_dir=tmp_path / "clip", albedo_size=512, model=face_model)
+    video = tmp_path / "clip" / "video.mp4"
+    capture = capture_video(video, CaptureOptions(photometric=True))
+    generic = generic_personal_model(face_model, capture.identity)
+    landmarks_only, _ = retrack(capture, generic, face_model)
+    refined, _ = retrack(capture, generic, face_model, video=video)
+    # With no corrections to the model, the photometric re-track is the capture's own kind of fit again.
+    gap = lambda c: float(np.abs(c.weights - capture.weights)[capture.tracked].mean())  # noqa: E731
+    assert gap(refined) < 0.5 * gap(landmarks_only), (gap(refined), gap(landmarks_only))
+    with pytest.raises(ModelingError):
+        retrack(capture, generic, face_model, video=tmp_path / "missing.mp4")

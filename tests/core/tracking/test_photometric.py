@@ -82,3 +82,15 @@ def test_a_source_read_only_once_is_a_clear_error(synth):
     with pytest.raises(CaptureError, match="photometric pass"):
         capture_frames(Once(), CaptureOptions(photometric=True))
 
+
+
+@pytest.mark.slow  # a photometric capture of the module's clip through the command line (~8 s)
+def test_command_line_modes_reach_the_capture(synth, tmp_path):
+    from core.cli import main as cli_main
+    from core.io.capture import Capture
+
+    video, _ = synth
+    out = tmp_path / "out.npz"
+    assert cli_main(["capture", str(video), "-o", str(out), "--photometric", "--no-iris-gaze", "--quiet"]) == 0
+    options = Capture.load(out).metadata["options"]
+    assert options["photometric"] is True and options["iris_gaze"] is False

@@ -94,3 +94,22 @@ def test_command_line_modes_reach_the_capture(synth, tmp_path):
     assert cli_main(["capture", str(video), "-o", str(out), "--photometric", "--no-iris-gaze", "--quiet"]) == 0
     options = Capture.load(out).metadata["options"]
     assert options["photometric"] is True and options["iris_gaze"] is False
+
+
+@pytest.mark.slow  # writes a clip with a gap and captures it with the refinement (~8 s)
+def test_a_face_that_leaves_and_comes_back(synth, tmp_path):
+    import cv2
+
+    video, _ = synth
+    reader = cv2.VideoCapture(str(video))
+    frames = [reader.read()[1] for _ in range(20)]
+    frames = frames[:8] + [np.zeros_like(frames[0])] * 6 + frames[8:]  # six frames with no face
+    path = tmp_path / "gap.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, frames[0].shape[1::-1])
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    capture = capture_video(path, CaptureOptions(photometric=True))
+    assert capture.n_frames == 26
+    assert not capture.tracked[8:14].any() and capture.tracked[:8].all() and capture.tracked[14:].all()
+    assert np.isfinite(capture.weights).all() and np.isfinite(capture.gaze).all()

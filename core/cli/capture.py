@@ -25,6 +25,8 @@ def add_arguments(p):
                    help="refine every frame against its pixels: closer weights and gaze, several times slower")
     p.add_argument("--no-iris-gaze", action="store_true",
                    help="with --photometric: keep MediaPipe's iris points for the gaze, not the iris disc in the image")
+    p.add_argument("--photometric-stride", type=int, default=3, metavar="N",
+                   help="with --photometric: refine every N-th frame, interpolate the correction between (1 = all)")
     p.add_argument("--csv", default=None, help="also write a Live Link Face CSV")
     p.add_argument("--overlay", default=None, metavar="DIR", help="write PNG overlays of the fitted mesh here")
     p.add_argument("--personalize", action="store_true",
@@ -40,7 +42,7 @@ def run(args) -> int:
                              quality=args.quality, smoothing=args.smoothing, neutral_frame=args.neutral_frame,
                              focal=args.focal, lighting=False if args.no_lighting else None,
                              personalize=args.personalize, photometric=args.photometric,
-                             iris_gaze=not args.no_iris_gaze)
+                             iris_gaze=not args.no_iris_gaze, photometric_stride=args.photometric_stride)
     bar = ProgressBar(quiet=args.quiet)
 
     try:

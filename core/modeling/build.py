@@ -457,7 +457,8 @@ def retrack(capture: Capture, person: PersonalModel, model=None, job: Job | None
 
         def refine(fits):
             try:
-                read = refine_fits(fits, lambda: (frame.image for frame in reader), capture.landmarks, pfm, rings)
+                read = refine_fits(fits, lambda: (frame.image for frame in reader), capture.landmarks, pfm, rings,
+                                   stride=int(opts.get("photometric_stride", 1)))
             except VideoError as e:
                 raise ModelingError(str(e)) from e
             if read != len(valid):

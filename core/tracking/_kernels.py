@@ -13,6 +13,7 @@ import numpy as np
 
 _compiled: dict[str, object] = {}
 _box_qp = None  # set by _compile(); gn_step calls it as a global (see there)
+_bilinear = None  # likewise for photometric_rows
 
 
 def get(name: str):
@@ -248,3 +249,97 @@ def _compile() -> None:
                     out_dr[1, i, j] = -a * rot[1, j] - ap1 * rot[2, j]
 
     _compiled["project_points"] = project_points
+
+    @njit(__name__, nogil=True, fastmath=True)
+    def bilinear(image, x, y):
+        """image (H, W) at pixel (x, y), the border replicated (cv2.remap's INTER_LINEAR, BORDER_REPLICATE)."""
+        h, w = image.shape
+        x = min(max(x, 0.0), w - 1.0)
+        y = min(max(y, 0.0), h - 1.0)
+        x0 = min(int(x), w - 2)
+        y0 = min(int(y), h - 2)
+        fx = x - x0
+        fy = y - y0
+        top = image[y0, x0] * (1.0 - fx) + image[y0, x0 + 1] * fx
+        bottom = image[y0 + 1, x0] * (1.0 - fx) + image[y0 + 1, x0 + 1] * fx
+        return top * (1.0 - fy) + bottom * fy
+
+    global _bilinear
+    _bilinear = bilinear
+
+    @njit(__name__, nogil=True, fastmath=True)
+    def photometric_rows(idx, base, exp_t, n0, dn_t, albedo, w, rot, t, light, luma, gray, gx, gy, focal, cx, cy,
+                         ox, oy, noise, huber, weight, out_r, out_jac):
+        """The photometric term at the samples idx (U,) (see core.tracking.photometric): Huber-weighted
+        residuals out_r (U,) and Jacobian out_jac (U, 6 + E) in noise units, one pass per sample.
+
+        Per sample s: position base[s] + exp_t[s] @ w (exp_t (S, 3, E)), normal n0[s] + dn_t[s] @ w, grey
+        prediction albedo[s] . luma x SH shading (light (9, 3) irradiance in camera space); the image grey
+        level and gradients are read bilinearly at the projection (origin ox, oy: the crop's corner).
+        """
+        n_exp = w.shape[0]
+        c1, c2, c3, c4, c0 = 0.488603, 1.092548, 0.315392, 0.546274, 0.282095
+        m = np.empty(3)
+        nm = np.empty(3)
+        lc = np.empty(9)
+        rq = np.empty(3)
+        rr = np.empty(3)
+        for u in range(idx.shape[0]):
+            s = idx[u]
+            for j in range(3):
+                pm = base[s, j]
+                pn = n0[s, j]
+                for e in range(n_exp):
+                    pm += exp_t[s, j, e] * w[e]
+                    pn += dn_t[s, j, e] * w[e]
+                m[j] = pm
+                nm[j] = pn
+            norm = np.sqrt(nm[0] * nm[0] + nm[1] * nm[1] + nm[2] * nm[2])
+            x = (rot[0, 0] * nm[0] + rot[0, 1] * nm[1] + rot[0, 2] * nm[2]) / norm
+            y = (rot[1, 0] * nm[0] + rot[1, 1] * nm[1] + rot[1, 2] * nm[2]) / norm
+            z = (rot[2, 0] * nm[0] + rot[2, 1] * nm[1] + rot[2, 2] * nm[2]) / norm
+            for k in range(9):
+                lc[k] = (albedo[s, 0] * luma[0] * light[k, 0] + albedo[s, 1] * luma[1] * light[k, 1]
+                         + albedo[s, 2] * luma[2] * light[k, 2])
+            pred = (c0 * lc[0] + c1 * (y * lc[1] + z * lc[2] + x * lc[3])
+                    + c2 * (x * y * lc[4] + y * z * lc[5] + x * z * lc[7]) + c3 * (3.0 * z * z - 1.0) * lc[6]
+                    + c4 * (x * x - y * y) * lc[8])
+            # d pred / d camera normal (the SH basis's derivatives)
+            d0 = c1 * lc[3] + c2 * (y * lc[4] + z * lc[7]) + 2.0 * c4 * x * lc[8]
+            d1 = c1 * lc[1] + c2 * (x * lc[4] + z * lc[5]) - 2.0 * c4 * y * lc[8]
+            d2 = c1 * lc[2] + c2 * (y * lc[5] + x * lc[7]) + 6.0 * c3 * z * lc[6]
+            q0 = rot[0, 0] * m[0] + rot[0, 1] * m[1] + rot[0, 2] * m[2]
+            q1 = rot[1, 0] * m[0] + rot[1, 1] * m[1] + rot[1, 2] * m[2]
+            q2 = rot[2, 0] * m[0] + rot[2, 1] * m[1] + rot[2, 2] * m[2]
+            iz = -1.0 / (q2 + t[2])
+            px = (q0 + t[0]) * iz
+            py = (q1 + t[1]) * iz
+            sx = cx + focal * px - ox
+            sy = cy - focal * py - oy
+            r = (_bilinear(gray, sx, sy) - pred) / noise
+            a = abs(r)
+            sw = np.sqrt((huber / a if a > huber else 1.0) * weight)
+            out_r[u] = r * sw
+            g = sw / noise
+            f = focal * iz
+            ix = _bilinear(gx, sx, sy)
+            iy = _bilinear(gy, sx, sy)
+            r0 = ix * f * g
+            r1 = -iy * f * g
+            r2 = f * (ix * px - iy * py) * g
+            # d image / d pose through the projection, less d prediction / d pose through the normal
+            jac = out_jac[u]
+            jac[0] = q1 * r2 - q2 * r1 - (y * d2 - z * d1) * g
+            jac[1] = q2 * r0 - q0 * r2 - (z * d0 - x * d2) * g
+            jac[2] = q0 * r1 - q1 * r0 - (x * d1 - y * d0) * g
+            jac[3] = r0
+            jac[4] = r1
+            jac[5] = r2
+            for j in range(3):  # R^T row and R^T d: the weights act in model space
+                rr[j] = rot[0, j] * r0 + rot[1, j] * r1 + rot[2, j] * r2
+                rq[j] = (rot[0, j] * d0 + rot[1, j] * d1 + rot[2, j] * d2) * g
+            for e in range(n_exp):
+                jac[6 + e] = (rr[0] * exp_t[s, 0, e] + rr[1] * exp_t[s, 1, e] + rr[2] * exp_t[s, 2, e]
+                              - rq[0] * dn_t[s, 0, e] - rq[1] * dn_t[s, 1, e] - rq[2] * dn_t[s, 2, e])
+
+    _compiled["photometric_rows"] = photometric_rows

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -27,7 +26,7 @@ import numpy as np
 from ..facemodel.model import FaceModel
 from ..render.atlas import visible_triangles
 from ..render.rasterize import rasterize
-from ..render.sh import SH_C1, SH_C2, SH_C3, SH_C4, sh_basis, vertex_normals
+from ..render.sh import sh_basis, vertex_normals
 from . import _kernels
 from .gaze import gaze_to_eye_look
 from .solver import FitState, FrameSolver
@@ -79,23 +78,6 @@ class FrameImage:
         return cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0]
 
 
-@dataclass
-class _Samples:
-    """One frame's usable samples (U of them): model positions, shape deltas, normals and their per-shape
-    changes, albedo."""
-
-    base: np.ndarray  # (U, 3)
-    exp_t: np.ndarray  # (U, 3, E)
-    n0: np.ndarray  # (U, 3)
-    dn_t: np.ndarray  # (U, 3, E)
-    albedo: np.ndarray  # (U, 3)
-
-
-def _per_shape(v: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """(U, E): each sample's vector v (U, 3) dotted with each shape's delta t (U, 3, E)."""
-    return np.einsum("uj,uje->ue", v, t)  # with E last this is ~10x the speed of the (E, U, 3) einsum
-
-
 class PhotometricRefiner:
     """Refines FitStates of one clip against its frames (one identity, focal and landmark solver).
 
@@ -113,8 +95,7 @@ class PhotometricRefiner:
         self.base = self.full_base[self.ids]
         self.exp_full = np.asarray(model.expressions, np.float32)  # (E, V, 3)
         self.n_exp = model.n_expressions
-        # Shape-last layouts (S, 3, E): a frame's usable samples are gathered as contiguous rows, and the
-        # Jacobian's (S, E) block is a contiguous einsum (see _per_shape).
+        # Shape-last layouts (S, 3, E): the compiled pass reads each sample's deltas as one contiguous row.
         self.exp_t = np.ascontiguousarray(model.expressions[:, self.ids].transpose(1, 2, 0), np.float64)
         # Normals move with the expression (a raised brow turns the forehead skin): per-shape normal deltas
         # make the shading follow in the Jacobian.
@@ -194,61 +175,27 @@ class PhotometricRefiner:
         self.albedo = np.where(self.known[:, None], albedo, 0.0)
 
     # solve ----------------------------------------------------------------------------------------------
-    def _usable(self, ok: np.ndarray) -> _Samples:
-        """The per-sample arrays of one frame's usable samples ok (S,) bool."""
-        i = np.flatnonzero(ok)
-        return _Samples(self.base[i], self.exp_t[i], self.n0[i], self.dn_t[i], self.albedo[i])
-
-    def _shading(self, st: FitState, light: np.ndarray, u: _Samples) -> tuple[np.ndarray, np.ndarray]:
-        """Predicted grey (U,) at st's normals, and its derivative (U, 6 + E) (rotation, -, weights)."""
-        nm = u.n0 + u.dn_t @ st.weights
-        nm /= np.linalg.norm(nm, axis=1, keepdims=True)
-        nc = nm @ st.rotation.T
-        pred = (u.albedo * (sh_basis(nc) @ light)) @ LUMA
-        x, y, z = nc[:, 0], nc[:, 1], nc[:, 2]
-        lc = (u.albedo * LUMA) @ light.T  # (U, 9): each SH band's grey per unit of its basis function
-        q = np.stack([  # d pred / d camera normal, from the SH basis's derivatives (core.render.sh)
-            SH_C1 * lc[:, 3] + SH_C2 * (y * lc[:, 4] + z * lc[:, 7]) + 2 * SH_C4 * x * lc[:, 8],
-            SH_C1 * lc[:, 1] + SH_C2 * (x * lc[:, 4] + z * lc[:, 5]) - 2 * SH_C4 * y * lc[:, 8],
-            SH_C1 * lc[:, 2] + SH_C2 * (y * lc[:, 5] + x * lc[:, 7]) + 6 * SH_C3 * z * lc[:, 6],
-        ], 1)
-        d = np.zeros((len(pred), 6 + self.n_exp))
-        d[:, :3] = np.cross(nc, q)
-        d[:, 6:] = _per_shape(q @ st.rotation, u.dn_t)
-        return pred, d
-
-    def _photometric(self, frame: FrameImage, st: FitState, u: _Samples, light: np.ndarray):
-        """Weighted residuals (U,) and Jacobian (U, 6 + E) of the photometric term at the usable samples u,
-        in noise units."""
+    def _photometric(self, frame: FrameImage, st: FitState, usable: np.ndarray, light: np.ndarray):
+        """Weighted residuals (U,) and Jacobian (U, 6 + E) of the photometric term at the usable samples
+        (U,) indices, in noise units (one compiled pass: _kernels.photometric_rows)."""
         s = self.solver
-        pred, d_shading = self._shading(st, light, u)
-        q = (u.base + u.exp_t @ st.weights) @ st.rotation.T
-        vc = q + st.translation
-        iz = -1.0 / vc[:, 2]
-        px, py = vc[:, 0] * iz, vc[:, 1] * iz
-        p = np.stack([s.cx + s.focal * px, s.cy - s.focal * py], 1) - frame.origin
-        r = (frame.sample(frame.gray, p) - pred) / INTENSITY_NOISE
-        gx, gy = frame.sample(frame.gx, p), frame.sample(frame.gy, p)
-        a = np.abs(r)
-        sw = np.sqrt(np.where(a > HUBER, HUBER / np.maximum(a, 1e-9), 1.0) * PHOTO_WEIGHT)
-        f = s.focal * iz
-        row = np.stack([gx * f, -gy * f, f * (gx * px - gy * py)], 1) * (sw / INTENSITY_NOISE)[:, None]
-        jac = np.empty((len(r), 6 + self.n_exp))
-        jac[:, :3] = np.cross(q, row)  # d image / d (rotation, translation, weights) through the projection
-        jac[:, 3:6] = row
-        jac[:, 6:] = _per_shape(row @ st.rotation, u.exp_t)
-        jac -= d_shading * (sw / INTENSITY_NOISE)[:, None]
-        return r * sw, jac
+        r = np.empty(len(usable))
+        jac = np.empty((len(usable), 6 + self.n_exp))
+        _kernels.get("photometric_rows")(
+            usable, self.base, self.exp_t, self.n0, self.dn_t, self.albedo, st.weights, st.rotation,
+            st.translation, light, LUMA, frame.gray, frame.gx, frame.gy, s.focal, s.cx, s.cy,
+            float(frame.origin[0]), float(frame.origin[1]), INTENSITY_NOISE, HUBER, PHOTO_WEIGHT, r, jac)
+        return r, jac
 
-    def view(self, frame: FrameImage, st: FitState) -> tuple[_Samples, np.ndarray]:
-        """What refine compares at st's pose: the usable samples and the frame's SH lighting (9, 3)."""
+    def view(self, frame: FrameImage, st: FitState) -> tuple[np.ndarray, np.ndarray]:
+        """What refine compares at st's pose: the usable samples (U,) indices and the frame's SH lighting (9, 3)."""
         ok, n, ps = self.visibility(st, frame)
         ok &= self.known
-        return self._usable(ok), self.fit_light(frame, ok, n, ps)
+        return np.flatnonzero(ok), self.fit_light(frame, ok, n, ps)
 
     def refine(self, frame: FrameImage, x: np.ndarray, init: FitState, prev: FitState | None,
                held: np.ndarray, iterations: int = ITERATIONS,
-               view: tuple[_Samples, np.ndarray] | None = None) -> FitState:
+               view: tuple[np.ndarray, np.ndarray] | None = None) -> FitState:
         """The state of one frame refined: landmarks x (L, 2), anchored to prev like FrameSolver.solve.
 
         held (E,) bool: weights left where they are (the eyeLook shapes, which follow the gaze).
@@ -279,15 +226,41 @@ class PhotometricRefiner:
         return st
 
 
+def _chosen(tracked: np.ndarray, stride: int) -> np.ndarray:
+    """(N,) bool: the frames refined against their pixels: every stride-th of each tracked run, and its last."""
+    chosen = np.zeros(len(tracked), bool)
+    starts = np.flatnonzero(tracked & ~np.r_[False, tracked[:-1]])
+    ends = np.flatnonzero(tracked & ~np.r_[tracked[1:], False])
+    for a, b in zip(starts, ends):
+        chosen[a:b + 1:stride] = True
+        chosen[b] = True
+    return chosen
+
+
+def _spread(delta: np.ndarray, chosen: np.ndarray, tracked: np.ndarray) -> np.ndarray:
+    """delta (N, ...) known at the chosen frames, linearly interpolated to the other tracked frames of each run."""
+    out = delta.copy()
+    flat = out.reshape(len(out), -1)
+    run = np.cumsum(np.r_[0, tracked[1:] != tracked[:-1]])
+    for r in np.unique(run[tracked]):
+        frames = np.flatnonzero(run == r)
+        known = frames[chosen[frames]]
+        for c in range(flat.shape[1]):
+            flat[frames, c] = np.interp(frames, known, flat[known, c])
+    return out
+
+
 def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model: FaceModel,
                 iris_rings: tuple[np.ndarray, np.ndarray] | None = None,
-                job=None) -> int:
+                job=None, stride: int = 1) -> int:
     """Refine a clip's per-frame fits in place (core.tracking.tracker.FrameFits) against its frames.
 
     frames(): a fresh iterator over the clip's images (BGR uint8), in the order and number of the fits;
     it is called twice (appearance, then refinement). points: (N, L, 2) the landmarks the fits came from.
     iris_rings: the detector's [left, right] lid outlines (point indices) for the photometric iris; None
-    keeps the landmark gaze. job: a core.job.Job with a "photometric" stage, or None.
+    keeps the landmark gaze. job: a core.job.Job with a "photometric" stage, or None. stride: refine every
+    stride-th frame of each tracked run (and its last); the others get their landmark fit plus the correction
+    (weights, pose, gaze) interpolated from the refined frames around them.
     Returns how many frames the refinement pass read (fewer than the fits: the rest keep the landmark fit).
     """
     from .iris import IrisLocator
@@ -299,12 +272,24 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
     order = np.argsort(neutral)[:REFERENCE_FRAMES]
     refs = set(order[np.isfinite(neutral[order])].tolist())
     refiner = PhotometricRefiner(model, fits.identity, fits.solver)
-    samples = [refiner.albedo_samples(FrameImage.from_bgr(image, np.asarray(points[i], np.float64)),
-                                      FitState(fits.rotation[i], fits.translation[i], fits.weights[i].copy()))
-               for i, image in enumerate(frames()) if i in refs]
+    samples = []
+    images = frames()
+    for i, image in enumerate(images):
+        if i in refs:
+            samples.append(refiner.albedo_samples(FrameImage.from_bgr(image, np.asarray(points[i], np.float64)),
+                                                  FitState(fits.rotation[i], fits.translation[i],
+                                                           fits.weights[i].copy())))
+            if len(samples) == len(refs):  # the rest of the clip need not be decoded for this pass
+                break
+    if hasattr(images, "close"):
+        images.close()
     refiner.set_albedo(samples)
     locator = IrisLocator(model, fits.identity, fits.solver) if iris_rings is not None and fits.gaze is not None \
         else None
+    chosen = _chosen(fits.tracked, stride)
+    if stride > 1:  # the landmark fit, kept to spread the refinement's corrections to the frames in between
+        lmk_weights, lmk_rot, lmk_trans = fits.weights.copy(), fits.rotation.copy(), fits.translation.copy()
+        lmk_gaze = fits.gaze.copy() if fits.gaze is not None else None
     prev, last_gaze, count = None, None, 0
     for i, image in enumerate(frames()):
         if i >= n:
@@ -314,6 +299,8 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
             job.step("photometric", i, n)
         if not fits.tracked[i]:
             prev = None
+            continue
+        if not chosen[i]:
             continue
         x = np.asarray(points[i], np.float64)
         frame = FrameImage.from_bgr(image, x)
@@ -337,6 +324,28 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
                     st = refiner.refine(frame, x, st, prev, held, iterations=1, view=view)
         fits.weights[i], fits.rotation[i], fits.translation[i] = np.clip(st.weights, 0, 1), st.rotation, st.translation
         prev = st
+    if stride > 1 and fits.tracked.any():
+        _spread_corrections(fits, chosen, lmk_weights, lmk_rot, lmk_trans, lmk_gaze)
     if job is not None:
         job.step("photometric", n, n)
     return count
+
+
+def _spread_corrections(fits, chosen: np.ndarray, weights: np.ndarray, rot: np.ndarray, trans: np.ndarray,
+                        gaze: np.ndarray | None) -> None:
+    """The frames between refined ones: their landmark fit plus the refinement's correction, interpolated from
+    the refined frames around them (the detector's error changes with the expression, slowly)."""
+    from .solver import rodrigues, rotation_log
+
+    tracked = fits.tracked
+    fits.weights[:] = np.clip(weights + _spread(np.where(chosen[:, None], fits.weights - weights, 0.0), chosen,
+                                                tracked), 0, 1)
+    fits.translation[:] = trans + _spread(np.where(chosen[:, None], fits.translation - trans, 0.0), chosen, tracked)
+    d_rot = np.zeros((len(tracked), 3))
+    for i in np.flatnonzero(chosen):
+        d_rot[i] = rotation_log(fits.rotation[i] @ rot[i].T)
+    d_rot = _spread(d_rot, chosen, tracked)
+    for i in np.flatnonzero(tracked & ~chosen):
+        fits.rotation[i] = rodrigues(d_rot[i]) @ rot[i]
+    if gaze is not None:
+        fits.gaze[:] = gaze + _spread(np.where(chosen[:, None, None], fits.gaze - gaze, 0.0), chosen, tracked)

@@ -91,9 +91,11 @@ def test_command_line_modes_reach_the_capture(synth, tmp_path):
 
     video, _ = synth
     out = tmp_path / "out.npz"
-    assert cli_main(["capture", str(video), "-o", str(out), "--photometric", "--no-iris-gaze", "--quiet"]) == 0
+    assert cli_main(["capture", str(video), "-o", str(out), "--photometric", "--no-iris-gaze",
+                     "--photometric-stride", "2", "--quiet"]) == 0
     options = Capture.load(out).metadata["options"]
-    assert options["photometric"] is True and options["iris_gaze"] is False
+    assert options["photometric"] is True and options["iris_gaze"] is False and options["photometric_stride"] == 2
+    assert cli_main(["capture", str(video), "-o", str(out), "--photometric-stride", "0", "--quiet"]) != 0
 
 
 @pytest.mark.slow  # writes a clip with a gap and captures it with the refinement (~8 s)

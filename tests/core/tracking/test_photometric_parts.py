@@ -1,0 +1,101 @@
+"""The photometric refinement's parts, without a video: the compiled per-sample pass against the numpy
+formulas it replaced, and the choice of refined frames and the spreading of their corrections."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.render.sh import SH_C1, SH_C2, SH_C3, SH_C4, sh_basis
+from core.tracking import _kernels
+from core.tracking.photometric import HUBER, INTENSITY_NOISE, LUMA, PHOTO_WEIGHT, _chosen, _spread
+from core.tracking.solver import rodrigues
+
+
+def _bilinear(image: np.ndarray, p: np.ndarray) -> np.ndarray:
+    h, w = image.shape
+    x = np.clip(p[:, 0], 0, w - 1)
+    y = np.clip(p[:, 1], 0, h - 1)
+    x0 = np.minimum(x.astype(int), w - 2)
+    y0 = np.minimum(y.astype(int), h - 2)
+    fx, fy = x - x0, y - y0
+    top = image[y0, x0] * (1 - fx) + image[y0, x0 + 1] * fx
+    bottom = image[y0 + 1, x0] * (1 - fx) + image[y0 + 1, x0 + 1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def _reference(idx, base, exp_t, n0, dn_t, albedo, w, rot, t, light, gray, gx, gy, focal, cx, cy, origin):
+    """The numpy formulation (session 3's PhotometricRefiner._shading and _photometric)."""
+    base, exp_t, n0, dn_t, albedo = base[idx], exp_t[idx], n0[idx], dn_t[idx], albedo[idx]
+    nm = n0 + dn_t @ w
+    nm /= np.linalg.norm(nm, axis=1, keepdims=True)
+    nc = nm @ rot.T
+    pred = (albedo * (sh_basis(nc) @ light)) @ LUMA
+    x, y, z = nc[:, 0], nc[:, 1], nc[:, 2]
+    lc = (albedo * LUMA) @ light.T
+    q = np.stack([
+        SH_C1 * lc[:, 3] + SH_C2 * (y * lc[:, 4] + z * lc[:, 7]) + 2 * SH_C4 * x * lc[:, 8],
+        SH_C1 * lc[:, 1] + SH_C2 * (x * lc[:, 4] + z * lc[:, 5]) - 2 * SH_C4 * y * lc[:, 8],
+        SH_C1 * lc[:, 2] + SH_C2 * (y * lc[:, 5] + x * lc[:, 7]) + 6 * SH_C3 * z * lc[:, 6],
+    ], 1)
+    d_shading = np.concatenate([np.cross(nc, q), np.zeros((len(q), 3)),
+                                np.einsum("uj,uje->ue", q @ rot, dn_t)], 1)
+    qv = (base + exp_t @ w) @ rot.T
+    vc = qv + t
+    iz = -1.0 / vc[:, 2]
+    px, py = vc[:, 0] * iz, vc[:, 1] * iz
+    p = np.stack([cx + focal * px, cy - focal * py], 1) - origin
+    r = (_bilinear(gray, p) - pred) / INTENSITY_NOISE
+    ix, iy = _bilinear(gx, p), _bilinear(gy, p)
+    a = np.abs(r)
+    sw = np.sqrt(np.where(a > HUBER, HUBER / np.maximum(a, 1e-9), 1.0) * PHOTO_WEIGHT)
+    f = focal * iz
+    row = np.stack([ix * f, -iy * f, f * (ix * px - iy * py)], 1) * (sw / INTENSITY_NOISE)[:, None]
+    jac = np.concatenate([np.cross(qv, row), row, np.einsum("uj,uje->ue", row @ rot, exp_t)], 1)
+    jac -= d_shading * (sw / INTENSITY_NOISE)[:, None]
+    return r * sw, jac
+
+
+def test_compiled_pass_matches_the_numpy_formulas():
+    rng = np.random.default_rng(7)
+    s, e = 400, 12
+    base = rng.normal(size=(s, 3)) * 0.05
+    exp_t = rng.normal(size=(s, 3, e)) * 0.004
+    n0 = rng.normal(size=(s, 3)) + np.array([0, 0, 3.0])
+    dn_t = rng.normal(size=(s, 3, e)) * 0.05
+    albedo = rng.uniform(0.2, 0.9, (s, 3))
+    w = rng.uniform(0, 1, e)
+    rot = rodrigues(np.array([0.1, -0.2, 0.05]))
+    t = np.array([0.01, -0.02, -0.6])
+    light = rng.normal(size=(9, 3)) * 0.3
+    light[0] += 2.5
+    yy, xx = np.mgrid[0:200, 0:220]
+    gray = (0.5 + 0.3 * np.sin(xx / 9.0) * np.cos(yy / 13.0)).astype(np.float32)
+    gx, gy = np.gradient(gray, axis=1).astype(np.float32), np.gradient(gray, axis=0).astype(np.float32)
+    idx = np.sort(rng.choice(s, 300, replace=False))
+    args = (idx, base, exp_t, n0, dn_t, albedo, w, rot, t, light)
+    focal, cx, cy, origin = 900.0, 160.0, 130.0, np.array([40.0, 20.0])
+    r, jac = np.empty(len(idx)), np.empty((len(idx), 6 + e))
+    _kernels.get("photometric_rows")(*args, LUMA, gray, gx, gy, focal, cx, cy, origin[0], origin[1],
+                                     INTENSITY_NOISE, HUBER, PHOTO_WEIGHT, r, jac)
+    r_ref, jac_ref = _reference(*args, gray, gx, gy, focal, cx, cy, origin)
+    assert np.abs(r_ref).max() > 1.0 and np.abs(jac_ref).max() > 1.0  # the comparison is not of zeros
+    np.testing.assert_allclose(r, r_ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jac, jac_ref, rtol=1e-5, atol=1e-6 * np.abs(jac_ref).max())
+
+
+def test_refined_frames_cover_every_run_to_its_end():
+    tracked = np.array([1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1], bool)
+    chosen = _chosen(tracked, 3)
+    assert chosen.tolist() == [1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 1, 0, 1]
+    assert (_chosen(tracked, 1) == tracked).all()
+
+
+def test_corrections_are_interpolated_within_runs_only():
+    tracked = np.array([1, 1, 1, 1, 1, 0, 1, 1, 1], bool)
+    chosen = _chosen(tracked, 2)  # 0, 2, 4 | 6, 8
+    delta = np.zeros((9, 2))
+    delta[chosen] = np.array([[0, 0], [2, 1], [4, 2], [10, 5], [12, 6]], float)
+    out = _spread(delta, chosen, tracked)
+    np.testing.assert_allclose(out[:5], [[0, 0], [1, 0.5], [2, 1], [3, 1.5], [4, 2]])
+    np.testing.assert_allclose(out[6:], [[10, 5], [11, 5.5], [12, 6]])  # nothing leaks across the gap
+    assert (out[5] == 0).all()

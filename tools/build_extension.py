@@ -54,7 +54,7 @@ PACKAGES = (
     "mediapipe", "opencv-contrib-python", "protobuf", "absl-py", "attrs", "flatbuffers",
     "matplotlib", "contourpy", "cycler", "fonttools", "kiwisolver", "packaging", "pillow", "pyparsing",
     "python-dateutil", "tzdata",
-    "scipy", "numba", "llvmlite",
+    "scipy", "numba", "llvmlite", "threadpoolctl",
 )
 
 

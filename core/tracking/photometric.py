@@ -18,15 +18,18 @@ it unless CaptureOptions.iris_gaze is off); see bench/accuracy_synth.py.
 from __future__ import annotations
 
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..facemodel.model import FaceModel
 from ..render.atlas import visible_triangles
 from ..render.rasterize import rasterize
-from ..render.sh import sh_basis, vertex_normals
+from ..render.sh import SH_C0, sh_basis, vertex_normals
 from . import _kernels
 from .gaze import gaze_to_eye_look
 from .solver import FitState, FrameSolver
@@ -37,7 +40,10 @@ BLUR = 2.0  # pixels (Gaussian sigma): the photometric term sees the face's shad
 PHOTO_WEIGHT = 0.1  # relative to the landmark term (both in noise units)
 INTENSITY_NOISE = 0.02  # grey-level noise (0..1 scale) that one residual unit stands for
 HUBER = 2.0  # residuals beyond this many noise units count linearly (occluders, specular spots)
-ITERATIONS = 3
+ITERATIONS = 2  # Gauss-Newton steps per frame from its landmark fit (3: dev weights 0.0994 -> 0.0995 with 2)
+LIGHT_SAMPLES = 2000  # samples the frame's lighting is fitted to
+MIN_LIGHT_SAMPLES = 50  # fewer seen samples than this: uniform light (the frame's fit is left as it is)
+LOOKAHEAD = 3  # frames prepared ahead of the solve (each holds its cropped, blurred images)
 MIN_COS = 0.3  # vertices seen at a grazing angle slide over the silhouette: left out
 EDGE_MARGIN = 3  # pixels: vertices this close to the face's rendered edge (lids, lips, outline) are left out
 
@@ -87,20 +93,23 @@ class PhotometricRefiner:
     def __init__(self, model: FaceModel, identity: np.ndarray, solver: FrameSolver):
         self.model = model
         self.solver = solver
-        self.ids = np.arange(model.submeshes["face"][1])
+        self.ids = np.arange(model.submeshes["face"][1])  # the face submesh is the first vertices
+        # Only the face's own triangles are drawn for the visibility test: the eyes' and mouth's openings
+        # come out as holes, which the edge margin treats like the rest of the face's edges, and nothing
+        # else of the head hides the face short of a profile view. A third of the head's triangles.
         tris = model.triangles[visible_triangles(model)]
-        self.tris = np.ascontiguousarray(tris, np.int64)
-        self.face_tri = (tris < len(self.ids)).all(1).astype(np.uint8)
-        self.full_base = model.identity_shape(identity).astype(np.float64)
-        self.base = self.full_base[self.ids]
-        self.exp_full = np.asarray(model.expressions, np.float32)  # (E, V, 3)
+        self.tris = np.ascontiguousarray(tris[(tris < len(self.ids)).all(1)], np.int64)
+        self.base = model.identity_shape(identity)[self.ids].astype(np.float64)
+        self.exp_face = np.ascontiguousarray(model.expressions[:, self.ids], np.float32).reshape(
+            model.n_expressions, -1)  # (E, S * 3)
         self.n_exp = model.n_expressions
         # Shape-last layouts (S, 3, E): the compiled pass reads each sample's deltas as one contiguous row.
         self.exp_t = np.ascontiguousarray(model.expressions[:, self.ids].transpose(1, 2, 0), np.float64)
         # Normals move with the expression (a raised brow turns the forehead skin): per-shape normal deltas
         # make the shading follow in the Jacobian.
-        self.n0 = vertex_normals(self.full_base, model.triangles)[self.ids]
-        dn = np.stack([vertex_normals(self.full_base + d, model.triangles)[self.ids] for d in model.expressions])
+        self.n0 = vertex_normals(self.base, self.tris)
+        deltas = model.expressions[:, self.ids].astype(np.float64)
+        dn = np.stack([vertex_normals(self.base + d, self.tris) for d in deltas])
         self.dn_t = np.ascontiguousarray((dn - self.n0[None]).transpose(1, 2, 0))
         self.albedo = np.zeros((len(self.ids), 3))
         self.known = np.zeros(len(self.ids), bool)
@@ -115,36 +124,45 @@ class PhotometricRefiner:
 
     def visibility(self, st: FitState, frame: FrameImage):
         """(S,) usable samples (seen, facing, away from edges), (S, 3) camera normals, (S, 2) crop pixels."""
-        v = self.full_base + np.tensordot(st.weights.astype(np.float32), self.exp_full, 1)
+        v = self.base + (st.weights.astype(np.float32) @ self.exp_face).reshape(-1, 3)
         vc = v @ st.rotation.T + st.translation
         p = self._project(vc, frame)
         w, h = frame.width, frame.height
         frags = rasterize(np.c_[p, -vc[:, 2]], self.tris, w, h, perspective=True, cull_back=True)
         depth = cv2.erode(frags.depth, np.ones((3, 3), np.uint8))
-        face = np.zeros(frags.triangle.shape, np.uint8)
-        hit = frags.triangle >= 0
-        face[hit] = self.face_tri[frags.triangle[hit]]
         k = 2 * EDGE_MARGIN + 1
-        face = cv2.erode(face, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-        n = vertex_normals(vc, self.model.triangles)[self.ids]
-        ps = p[self.ids]
-        xi = np.clip(np.rint(ps[:, 0]).astype(int), 0, w - 1)
-        yi = np.clip(np.rint(ps[:, 1]).astype(int), 0, h - 1)
-        inside = (ps[:, 0] > 2) & (ps[:, 0] < w - 3) & (ps[:, 1] > 2) & (ps[:, 1] < h - 3)
-        seen = inside & (-vc[self.ids, 2] <= depth[yi, xi] + 0.002) & (face[yi, xi] > 0)
-        view = -vc[self.ids] / np.linalg.norm(vc[self.ids], axis=1, keepdims=True)
+        face = cv2.erode((frags.triangle >= 0).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        n = vertex_normals(vc, self.tris)
+        xi = np.clip(np.rint(p[:, 0]).astype(int), 0, w - 1)
+        yi = np.clip(np.rint(p[:, 1]).astype(int), 0, h - 1)
+        inside = (p[:, 0] > 2) & (p[:, 0] < w - 3) & (p[:, 1] > 2) & (p[:, 1] < h - 3)
+        seen = inside & (-vc[:, 2] <= depth[yi, xi] + 0.002) & (face[yi, xi] > 0)
+        view = -vc / np.linalg.norm(vc, axis=1, keepdims=True)
+        ps = p
         return seen & ((n * view).sum(1) > MIN_COS), n, ps
 
     # appearance -----------------------------------------------------------------------------------------
-    def fit_light(self, frame: FrameImage, ok: np.ndarray, normals: np.ndarray, ps: np.ndarray) -> np.ndarray:
-        """(9, 3) SH coefficients explaining the frame's colours at the samples (robust: two reweightings)."""
-        col = frame.sample(frame.rgb, ps)
-        use = ok & self.known
-        basis = sh_basis(normals[use])
+    def fit_light(self, frame: FrameImage, ok: np.ndarray, normals: np.ndarray, ps: np.ndarray,
+                  albedo: np.ndarray | None = None) -> np.ndarray:
+        """(9, 3) SH coefficients explaining the frame's colours at the samples (robust: two reweightings).
+
+        albedo (S, 3): the face's colour to explain them with; None: the clip's (set_albedo), where known.
+        Uniform light where too few samples are seen to fit it.
+        """
+        use = np.flatnonzero(ok & self.known if albedo is None else ok)
+        albedo = self.albedo if albedo is None else albedo
         out = np.zeros((9, 3))
+        if len(use) < MIN_LIGHT_SAMPLES:
+            out[0] = 1.0 / SH_C0
+            return out
+        # Nine coefficients per channel need not every sample: a spread subset of LIGHT_SAMPLES fits the same
+        # light to well under the image noise, for a fraction of the time.
+        use = use[:: max(1, len(use) // LIGHT_SAMPLES)]
+        col = frame.sample(frame.rgb, ps[use])
+        basis = sh_basis(normals[use])
         for c in range(3):
-            a = basis * self.albedo[use, c:c + 1]
-            y = col[use, c]
+            a = basis * albedo[use, c:c + 1]
+            y = col[:, c]
             wt = np.ones(len(y))
             for _ in range(2):
                 aw = a * wt[:, None]
@@ -158,10 +176,7 @@ class PhotometricRefiner:
         """(S, 3) colour / shading at the samples of one reference frame (NaN where unseen), the shading
         fitted against a grey face; a few hundred KB, so the frame itself need not be kept."""
         ok, n, ps = self.visibility(st, frame)
-        albedo, known = self.albedo, self.known
-        self.albedo, self.known = np.full((len(self.ids), 3), 0.5), np.ones(len(self.ids), bool)
-        light = self.fit_light(frame, ok, n, ps)
-        self.albedo, self.known = albedo, known
+        light = self.fit_light(frame, ok, n, ps, albedo=np.full((len(self.ids), 3), 0.5))
         a = frame.sample(frame.rgb, ps) / np.maximum(sh_basis(n) @ light, 1e-3)
         a[~ok] = np.nan
         return a
@@ -262,6 +277,10 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
     stride-th frame of each tracked run (and its last); the others get their landmark fit plus the correction
     (weights, pose, gaze) interpolated from the refined frames around them.
     Returns how many frames the refinement pass read (fewer than the fits: the rest keep the landmark fit).
+
+    Two threads share the work: a frame's preparation (crop, blur, gradients, visibility and lighting at its
+    landmark fit) does not depend on the frame before, so it runs ahead on a worker while this thread solves
+    the previous one (the solve is a chain: each frame is anchored to the last).
     """
     from .iris import IrisLocator
 
@@ -272,58 +291,91 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
     order = np.argsort(neutral)[:REFERENCE_FRAMES]
     refs = set(order[np.isfinite(neutral[order])].tolist())
     refiner = PhotometricRefiner(model, fits.identity, fits.solver)
-    samples = []
-    images = frames()
-    for i, image in enumerate(images):
-        if i in refs:
-            samples.append(refiner.albedo_samples(FrameImage.from_bgr(image, np.asarray(points[i], np.float64)),
-                                                  FitState(fits.rotation[i], fits.translation[i],
-                                                           fits.weights[i].copy())))
-            if len(samples) == len(refs):  # the rest of the clip need not be decoded for this pass
-                break
-    if hasattr(images, "close"):
-        images.close()
-    refiner.set_albedo(samples)
-    locator = IrisLocator(model, fits.identity, fits.solver) if iris_rings is not None and fits.gaze is not None \
-        else None
-    chosen = _chosen(fits.tracked, stride)
-    if stride > 1:  # the landmark fit, kept to spread the refinement's corrections to the frames in between
-        lmk_weights, lmk_rot, lmk_trans = fits.weights.copy(), fits.rotation.copy(), fits.translation.copy()
-        lmk_gaze = fits.gaze.copy() if fits.gaze is not None else None
-    prev, last_gaze, count = None, None, 0
-    for i, image in enumerate(frames()):
-        if i >= n:
-            break
-        count += 1
-        if job is not None and i % 8 == 0:
-            job.step("photometric", i, n)
-        if not fits.tracked[i]:
-            prev = None
-            continue
-        if not chosen[i]:
-            continue
+
+    def landmark_state(i: int) -> FitState:
+        return FitState(fits.rotation[i], fits.translation[i], fits.weights[i].copy())
+
+    def appearance(i: int, image: np.ndarray) -> np.ndarray:
+        return refiner.albedo_samples(FrameImage.from_bgr(image, np.asarray(points[i], np.float64)),
+                                      landmark_state(i))
+
+    def prepare(i: int, image: np.ndarray):
         x = np.asarray(points[i], np.float64)
         frame = FrameImage.from_bgr(image, x)
-        init = FitState(fits.rotation[i], fits.translation[i], fits.weights[i].copy())
-        view = refiner.view(frame, init)
-        st = refiner.refine(frame, x, init, prev, held, view=view)
-        if locator is not None:
-            if fits.closed[i].any():  # a shut lid hides the iris: keep the last open gaze
-                if last_gaze is not None:
-                    fits.gaze[i] = last_gaze
-            else:
-                lids = fits.solver.project(st) - frame.origin
-                g = locator.locate(frame.rgb_sharp, st.rotation, st.translation,
-                                   (lids[iris_rings[0]], lids[iris_rings[1]]), fits.gaze[i].mean(0), frame.origin)
-                if g is not None:
-                    fits.gaze[i] = g[None]
-                    last_gaze = fits.gaze[i].copy()
-                    # Its eyeLook weights move the lids: one more iteration refits blink, squint and wide to them.
-                    for k, value in gaze_to_eye_look(fits.gaze[i][None], fits.solver.lm.names).items():
-                        st.weights[k] = value[0]
-                    st = refiner.refine(frame, x, st, prev, held, iterations=1, view=view)
-        fits.weights[i], fits.rotation[i], fits.translation[i] = np.clip(st.weights, 0, 1), st.rotation, st.translation
-        prev = st
+        init = landmark_state(i)
+        return x, frame, init, refiner.view(frame, init)
+
+    # One BLAS thread per caller: this thread and the workers each run their own products, and OpenBLAS's
+    # own threads on top of them (two per call here) made the pass 1.5x slower (720p s32: 4.2 s -> 2.8 s).
+    with threadpool_limits(1, user_api="blas"), \
+            ThreadPoolExecutor(max_workers=2, thread_name_prefix="likeness-photometric") as pool:
+        futures = []
+        images = frames()
+        for i, image in enumerate(images):
+            if i in refs:
+                futures.append(pool.submit(appearance, i, image))
+                if len(futures) == len(refs):  # the rest of the clip need not be decoded for this pass
+                    break
+        if hasattr(images, "close"):
+            images.close()
+        refiner.set_albedo([f.result() for f in futures])
+
+        locator = IrisLocator(model, fits.identity, fits.solver) \
+            if iris_rings is not None and fits.gaze is not None else None
+        chosen = _chosen(fits.tracked, stride)
+        if stride > 1:  # the landmark fit, kept to spread the refinement's corrections to the frames in between
+            lmk_weights, lmk_rot, lmk_trans = fits.weights.copy(), fits.rotation.copy(), fits.translation.copy()
+            lmk_gaze = fits.gaze.copy() if fits.gaze is not None else None
+        chain = {"prev": None, "last_gaze": None}
+
+        def solve(i: int, prepared) -> None:
+            if prepared is None:  # an untracked frame: the next tracked one starts a new chain
+                chain["prev"] = None
+                return
+            x, frame, init, view = prepared
+            prev = chain["prev"]
+            st = refiner.refine(frame, x, init, prev, held, view=view)
+            if locator is not None:
+                if fits.closed[i].any():  # a shut lid hides the iris: keep the last open gaze
+                    if chain["last_gaze"] is not None:
+                        fits.gaze[i] = chain["last_gaze"]
+                else:
+                    lids = fits.solver.project(st) - frame.origin
+                    g = locator.locate(frame.rgb_sharp, st.rotation, st.translation,
+                                       (lids[iris_rings[0]], lids[iris_rings[1]]), fits.gaze[i].mean(0),
+                                       frame.origin)
+                    if g is not None:
+                        fits.gaze[i] = g[None]
+                        chain["last_gaze"] = fits.gaze[i].copy()
+                        # Its eyeLook weights move the lids: one more iteration refits blink, squint and wide.
+                        for k, value in gaze_to_eye_look(fits.gaze[i][None], fits.solver.lm.names).items():
+                            st.weights[k] = value[0]
+                        st = refiner.refine(frame, x, st, prev, held, iterations=1, view=view)
+            fits.weights[i], fits.rotation[i], fits.translation[i] = np.clip(st.weights, 0, 1), st.rotation, \
+                st.translation
+            chain["prev"] = st
+
+        pending: deque = deque()  # (frame index, future of prepare or None), in frame order
+        count = 0
+        for i, image in enumerate(frames()):
+            if i >= n:
+                break
+            count += 1
+            if job is not None and i % 8 == 0:
+                job.step("photometric", i, n)
+            if not fits.tracked[i]:
+                if pending and pending[-1][1] is None:
+                    continue
+                pending.append((i, None))
+            elif chosen[i]:
+                pending.append((i, pool.submit(prepare, i, image)))
+            while len(pending) > LOOKAHEAD or (pending and pending[0][1] is not None and pending[0][1].done()
+                                                and len(pending) > 1):
+                j, future = pending.popleft()
+                solve(j, future.result() if future is not None else None)
+        while pending:
+            j, future = pending.popleft()
+            solve(j, future.result() if future is not None else None)
     if stride > 1 and fits.tracked.any():
         _spread_corrections(fits, chosen, lmk_weights, lmk_rot, lmk_trans, lmk_gaze)
     if job is not None:

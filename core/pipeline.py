@@ -31,9 +31,11 @@ from .modeling import ModelingError, personalize
 from .tracking import QUALITY, TrackingError, TrackingOptions, layout_for, track_clip
 from .tracking.iris import MEDIAPIPE_LID_RINGS
 from .tracking.lighting import fit_lighting, sample_colours, surface_normals
-from .tracking.photometric import refine_fits
+from .tracking.photometric import REFERENCE_FRAMES, face_crop, refine_fits
 from .tracking.solver import warm_up
 from .video import VideoError, open_video
+
+REFERENCE_CANDIDATES = 2 * REFERENCE_FRAMES  # face crops kept for the photometric appearance
 
 
 class CaptureError(RuntimeError):
@@ -157,9 +159,13 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
         return _capture(reader, options, job, source, backend, timing, points, colours)
 
 
-def _warm_up() -> None:
+def _warm_up(photometric: bool) -> None:
     try:
         warm_up()
+        if photometric:
+            from .tracking.photometric import warm_up as warm_up_photometric
+
+            warm_up_photometric(load_face_model())
     except Exception:  # noqa: BLE001 - only a head start: the fit loads the kernels itself if this failed
         pass
 
@@ -174,6 +180,11 @@ def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, ti
     missing = np.full((n_points, 2), np.nan, np.float32)
     no_colour = np.zeros((n_points, 3), np.uint8)
     want_light = colours is not None
+    # The photometric refinement takes the face's appearance from its most neutral frames: face crops of frames
+    # spread over the clip are kept (at most REFERENCE_CANDIDATES, ~1 MB each at 720p) so that it need not
+    # decode the clip a second time for them.
+    crops: dict | None = {} if options.photometric else None
+    crop_step = 1
     current: list = [None]  # the frame the backend is looking at (it yields one result per frame, in order)
 
     def frames():
@@ -193,7 +204,7 @@ def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, ti
             yield frame
 
     # The fit's compiled kernels load (numba: ~0.7 s the first time in a process) while the detector runs.
-    warming = threading.Thread(target=_warm_up, name="likeness-warm-up", daemon=True)
+    warming = threading.Thread(target=_warm_up, args=(options.photometric,), name="likeness-warm-up", daemon=True)
     warming.start()
     t_start = time.perf_counter()
     try:
@@ -208,6 +219,14 @@ def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, ti
                 else:
                     points.append(found.points)
                     conf.append(float(found.confidence))
+                    i = len(found_face) - 1
+                    if crops is not None and i % crop_step == 0:
+                        crop, origin = face_crop(current[0], np.asarray(found.points, np.float64))
+                        crops[i] = (crop.copy(), origin)
+                        if len(crops) > REFERENCE_CANDIDATES:  # thin to every other one, spread over the clip
+                            crop_step *= 2
+                            for k in [k for k in crops if k % crop_step]:
+                                del crops[k]
                     if want_light:
                         colours.append(sample_colours(current[0], found.points))
                 current[0] = None
@@ -242,7 +261,8 @@ def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, ti
             t_refine = time.perf_counter()
             rings = MEDIAPIPE_LID_RINGS if options.iris_gaze and layout.name == "mediapipe478" else None
             frames = lambda: (frame.image for frame in reader)  # noqa: E731 - a fresh decoding pass each call
-            read = refine_fits(fits, frames, points, model, rings, job, stride=options.photometric_stride)
+            read = refine_fits(fits, frames, points, model, rings, job, stride=options.photometric_stride,
+                               crops=crops)
             if read != n:
                 raise CaptureError(f"{video_path}: the video gave {read} frames on the photometric pass, {n} before")
             timing["photometric_s"] = time.perf_counter() - t_refine

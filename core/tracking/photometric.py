@@ -36,16 +36,33 @@ from .solver import FitState, FrameSolver
 
 LUMA = np.array([0.299, 0.587, 0.114])
 REFERENCE_FRAMES = 30  # the most neutral frames the appearance is taken from
+# ... among the clip's first REFERENCE_SPAN tracked frames: the appearance pass decodes only up to the last
+# of them, not the whole clip again (a 10-minute clip: 18,000 frames decoded for 30 kept).
+REFERENCE_SPAN = 300
 BLUR = 2.0  # pixels (Gaussian sigma): the photometric term sees the face's shading and features, not pores
 PHOTO_WEIGHT = 0.1  # relative to the landmark term (both in noise units)
 INTENSITY_NOISE = 0.02  # grey-level noise (0..1 scale) that one residual unit stands for
 HUBER = 2.0  # residuals beyond this many noise units count linearly (occluders, specular spots)
-ITERATIONS = 2  # Gauss-Newton steps per frame from its landmark fit (3: dev weights 0.0994 -> 0.0995 with 2)
+ITERATIONS = 3  # Gauss-Newton steps per frame from its landmark fit (2 lost most of the gain on a 45-frame clip)
 LIGHT_SAMPLES = 2000  # samples the frame's lighting is fitted to
 MIN_LIGHT_SAMPLES = 50  # fewer seen samples than this: uniform light (the frame's fit is left as it is)
 LOOKAHEAD = 3  # frames prepared ahead of the solve (each holds its cropped, blurred images)
 MIN_COS = 0.3  # vertices seen at a grazing angle slide over the silhouette: left out
 EDGE_MARGIN = 3  # pixels: vertices this close to the face's rendered edge (lids, lips, outline) are left out
+
+
+def face_crop(image_bgr: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """(crop (h, w, 3), its top-left corner (x, y)) of a frame around the face's landmark points (L, 2), with a
+    margin for the fitted mesh beyond the points; the whole frame where the points are not all finite."""
+    if np.isfinite(points).all():
+        h, w = image_bgr.shape[:2]
+        lo, hi = points.min(0), points.max(0)
+        pad = 0.3 * (hi - lo).max() + 8
+        x0, y0 = (max(int(v - pad), 0) for v in lo)
+        x1, y1 = min(int(hi[0] + pad) + 1, w), min(int(hi[1] + pad) + 1, h)
+        if x1 - x0 > 16 and y1 - y0 > 16:
+            return image_bgr[y0:y1, x0:x1], (x0, y0)
+    return image_bgr, (0, 0)
 
 
 class FrameImage:
@@ -65,16 +82,13 @@ class FrameImage:
     def from_bgr(cls, image_bgr: np.ndarray, points: np.ndarray | None = None) -> FrameImage:
         """From a video frame, cropped around the face's landmark points (L, 2) where given: the blur, the
         gradients and the z-buffer then cost the face's size, not the frame's (a 720p frame is 4x a face)."""
-        origin = (0, 0)
-        if points is not None and np.isfinite(points).all():
-            h, w = image_bgr.shape[:2]
-            lo, hi = points.min(0), points.max(0)
-            pad = 0.3 * (hi - lo).max() + 8
-            x0, y0 = (max(int(v - pad), 0) for v in lo)
-            x1, y1 = min(int(hi[0] + pad) + 1, w), min(int(hi[1] + pad) + 1, h)
-            if x1 - x0 > 16 and y1 - y0 > 16:
-                image_bgr, origin = image_bgr[y0:y1, x0:x1], (x0, y0)
-        return cls(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0, origin=origin)
+        crop, origin = face_crop(image_bgr, points) if points is not None else (image_bgr, (0, 0))
+        return cls.from_crop(crop, origin)
+
+    @classmethod
+    def from_crop(cls, crop_bgr: np.ndarray, origin: tuple[int, int]) -> FrameImage:
+        """From a face_crop of a video frame (BGR uint8) and its top-left corner in the frame."""
+        return cls(cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0, origin=origin)
 
     @staticmethod
     def sample(image: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -99,7 +113,11 @@ class PhotometricRefiner:
         # else of the head hides the face short of a profile view. A third of the head's triangles.
         tris = model.triangles[visible_triangles(model)]
         self.tris = np.ascontiguousarray(tris[(tris < len(self.ids)).all(1)], np.int64)
-        self.base = model.identity_shape(identity)[self.ids].astype(np.float64)
+        nf = len(self.ids)
+        self.base = model.neutral[:nf].astype(np.float64)
+        if identity is not None:
+            identity = np.asarray(identity, np.float64)
+            self.base += np.tensordot(identity, model.identity[:len(identity), :nf], axes=1)
         self.exp_face = np.ascontiguousarray(model.expressions[:, self.ids], np.float32).reshape(
             model.n_expressions, -1)  # (E, S * 3)
         self.n_exp = model.n_expressions
@@ -267,7 +285,7 @@ def _spread(delta: np.ndarray, chosen: np.ndarray, tracked: np.ndarray) -> np.nd
 
 def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model: FaceModel,
                 iris_rings: tuple[np.ndarray, np.ndarray] | None = None,
-                job=None, stride: int = 1) -> int:
+                job=None, stride: int = 1, crops: dict | None = None) -> int:
     """Refine a clip's per-frame fits in place (core.tracking.tracker.FrameFits) against its frames.
 
     frames(): a fresh iterator over the clip's images (BGR uint8), in the order and number of the fits;
@@ -275,7 +293,9 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
     iris_rings: the detector's [left, right] lid outlines (point indices) for the photometric iris; None
     keeps the landmark gaze. job: a core.job.Job with a "photometric" stage, or None. stride: refine every
     stride-th frame of each tracked run (and its last); the others get their landmark fit plus the correction
-    (weights, pose, gaze) interpolated from the refined frames around them.
+    (weights, pose, gaze) interpolated from the refined frames around them. crops: {frame index: face_crop
+    of it}, kept by the caller from an earlier pass: the appearance is then taken from the most neutral of
+    them and the clip is decoded once here, not twice.
     Returns how many frames the refinement pass read (fewer than the fits: the rest keep the landmark fit).
 
     Two threads share the work: a frame's preparation (crop, blur, gradients, visibility and lighting at its
@@ -288,6 +308,10 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
     held = np.zeros(fits.weights.shape[1], bool)
     held[fits.held] = True
     neutral = np.where(fits.tracked, np.abs(np.where(held, 0.0, fits.weights)).sum(1), np.inf)
+    if crops:
+        neutral[np.setdiff1d(np.arange(n), np.fromiter(crops, int))] = np.inf
+    else:
+        neutral[np.flatnonzero(fits.tracked)[REFERENCE_SPAN:]] = np.inf
     order = np.argsort(neutral)[:REFERENCE_FRAMES]
     refs = set(order[np.isfinite(neutral[order])].tolist())
     refiner = PhotometricRefiner(model, fits.identity, fits.solver)
@@ -295,9 +319,10 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
     def landmark_state(i: int) -> FitState:
         return FitState(fits.rotation[i], fits.translation[i], fits.weights[i].copy())
 
-    def appearance(i: int, image: np.ndarray) -> np.ndarray:
-        return refiner.albedo_samples(FrameImage.from_bgr(image, np.asarray(points[i], np.float64)),
-                                      landmark_state(i))
+    def appearance(i: int, image: np.ndarray | None) -> np.ndarray:
+        frame = FrameImage.from_crop(*crops[i]) if image is None else \
+            FrameImage.from_bgr(image, np.asarray(points[i], np.float64))
+        return refiner.albedo_samples(frame, landmark_state(i))
 
     def prepare(i: int, image: np.ndarray):
         x = np.asarray(points[i], np.float64)
@@ -309,15 +334,18 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
     # own threads on top of them (two per call here) made the pass 1.5x slower (720p s32: 4.2 s -> 2.8 s).
     with threadpool_limits(1, user_api="blas"), \
             ThreadPoolExecutor(max_workers=2, thread_name_prefix="likeness-photometric") as pool:
-        futures = []
-        images = frames()
-        for i, image in enumerate(images):
-            if i in refs:
-                futures.append(pool.submit(appearance, i, image))
-                if len(futures) == len(refs):  # the rest of the clip need not be decoded for this pass
-                    break
-        if hasattr(images, "close"):
-            images.close()
+        if crops:
+            futures = [pool.submit(appearance, i, None) for i in sorted(refs)]
+        else:
+            futures = []
+            images = frames()
+            for i, image in enumerate(images):
+                if i in refs:
+                    futures.append(pool.submit(appearance, i, image))
+                    if len(futures) == len(refs):  # the rest of the clip need not be decoded for this pass
+                        break
+            if hasattr(images, "close"):
+                images.close()
         refiner.set_albedo([f.result() for f in futures])
 
         locator = IrisLocator(model, fits.identity, fits.solver) \
@@ -401,3 +429,17 @@ def _spread_corrections(fits, chosen: np.ndarray, weights: np.ndarray, rot: np.n
         fits.rotation[i] = rodrigues(d_rot[i]) @ rot[i]
     if gaze is not None:
         fits.gaze[:] = gaze + _spread(np.where(chosen[:, None, None], fits.gaze - gaze, 0.0), chosen, tracked)
+
+
+def warm_up(model: FaceModel) -> None:
+    """Load what the refinement's first frame would wait for (the model's expression arrays from disk, the
+    compiled kernels: ~0.7 s once per process), so that a capture can do it during its landmark pass."""
+    from .linear import LandmarkModel
+
+    lm = LandmarkModel.from_vertices(model, np.arange(8))
+    solver = FrameSolver(lm, None, 500.0, (32.0, 32.0))
+    refiner = PhotometricRefiner(model, np.zeros(model.identity.shape[0]), solver)
+    refiner.set_albedo([np.full((len(refiner.ids), 3), 0.5)])
+    frame = FrameImage(np.full((64, 64, 3), 0.5, np.float32))
+    st = FitState(np.eye(3), np.array([0.0, 0.0, -2.0]), np.zeros(model.n_expressions))
+    refiner.refine(frame, solver.project(st), st, None, np.zeros(model.n_expressions, bool), iterations=1)

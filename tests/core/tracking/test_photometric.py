@@ -84,7 +84,24 @@ def test_a_source_read_only_once_is_a_clear_error(synth):
 
 
 
-@pytest.mark.slow  # a photometric capture of the module's clip through the command line (~8 s)
+@pytest.mark.slow  # a photometric capture of the module's clip (~5 s)
+def test_the_clip_is_decoded_twice_not_three_times(synth):
+    video, _ = synth
+    reader = open_video(video)
+
+    class Counting:  # counts the decoding passes over the clip
+        width, height, fps, frame_count = reader.width, reader.height, reader.fps, reader.frame_count
+        passes = 0
+
+        def __iter__(self):
+            Counting.passes += 1
+            return iter(reader)
+
+    capture = capture_frames(Counting(), CaptureOptions(photometric=True))
+    # landmarks, then the refinement; the appearance comes from face crops kept by the first pass
+    assert Counting.passes == 2 and capture.tracked.all()
+
+
 def test_command_line_modes_reach_the_capture(synth, tmp_path):
     from core.cli import main as cli_main
     from core.io.capture import Capture

@@ -138,7 +138,7 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
                    source: str = "") -> Capture:
     """capture_video on an already opened frame source.
 
-    reader: iterable over core.video.Frame (iterated once; three times with options.photometric), with width, height,
+    reader: iterable over core.video.Frame (iterated once; twice with options.photometric), with width, height,
     fps and frame_count attributes, as core.video.VideoReader (whose range/stride it already applies;
     options.start/stop/stride are only recorded). source: what to record as the source video.
     """
@@ -147,16 +147,23 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
     _check_options(options)
     job.weights = options.stages()
     timing = {"decode_wait_s": 0.0, "landmarks_s": 0.0, "fitting_s": 0.0, "lighting_s": 0.0}
+    t0 = time.perf_counter()
     try:
         backend = get_backend(options.backend, face_index=options.face_index, **options.backend_options)
     except (LandmarkBackendError, TypeError) as e:
         raise CaptureError(f"landmark backend {options.backend!r} cannot run: {e}") from e
+    timing["backend_s"] = time.perf_counter() - t0
     n_points = backend.n_points
     want_light = options.wants_lighting()
     # The temporary files go when the capture's landmarks (a memmap of one) do, or at once on an error or cancel.
     with FrameFile((n_points, 2), np.float32) as points, \
             FrameFile((n_points, 3), np.uint8) if want_light else contextlib.nullcontext() as colours:
-        return _capture(reader, options, job, source, backend, timing, points, colours)
+        # The fit's compiled kernels load (numba: ~0.7 s the first time in a process; more with the photometric
+        # refinement's) while the detector runs. Not while it is set up: both hold the GIL most of that time.
+        warming = threading.Thread(target=_warm_up, args=(options.photometric,), name="likeness-warm-up",
+                                   daemon=True)
+        warming.start()
+        return _capture(reader, options, job, source, backend, timing, points, colours, warming)
 
 
 def _warm_up(photometric: bool) -> None:
@@ -171,7 +178,7 @@ def _warm_up(photometric: bool) -> None:
 
 
 def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, timing: dict, points: FrameFile,
-             colours: FrameFile | None) -> Capture:
+             colours: FrameFile | None, warming: threading.Thread) -> Capture:
     """capture_frames once its backend runs: points and colours (None: no lighting) take the per-frame arrays."""
     video_path = source or "video"
     # 1. landmarks, streamed: the reader decodes ahead on its own thread; we keep only small arrays.
@@ -203,9 +210,6 @@ def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, ti
             current[0] = frame.image
             yield frame
 
-    # The fit's compiled kernels load (numba: ~0.7 s the first time in a process) while the detector runs.
-    warming = threading.Thread(target=_warm_up, args=(options.photometric,), name="likeness-warm-up", daemon=True)
-    warming.start()
     t_start = time.perf_counter()
     try:
         with backend if hasattr(backend, "__enter__") else contextlib.nullcontext(backend):
@@ -241,7 +245,9 @@ def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, ti
         raise CaptureError(f"no face found in {n} frame{'s' if n != 1 else ''} of {video_path}")
 
     # 2. fit
+    t0 = time.perf_counter()
     warming.join()
+    timing["warm_up_wait_s"] = time.perf_counter() - t0
     neutral = None
     frame_indices = np.asarray(indices)
     if options.neutral_frame is not None:

@@ -34,8 +34,8 @@ class LikenessSettings(bpy.types.PropertyGroup):
     personalize: BoolProperty(name="Personalize", default=False,
                               description="Build personal blendshapes and dynamic skin colour (slower)")
     photometric: BoolProperty(name="Photometric", default=False,
-                              description="Refine every frame against the video's pixels: closer expressions "
-                                          "and gaze, several times slower")
+                              description="Refine the fit against the video's pixels: closer expressions "
+                                          "and gaze, about half the speed")
 
 
 class LikenessJobState(bpy.types.PropertyGroup):

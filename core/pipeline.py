@@ -57,8 +57,8 @@ class CaptureOptions:
     lighting: bool | None = None  # per-frame SH lighting; None = on except for the fast preset
     face_index: int = 0  # which face when several: 0 = the largest
     keep_landmarks: bool = True  # store the detector points in the Capture
-    # Refine every frame's fit against its pixels (core.tracking.photometric): closer weights, at ~10
-    # frames a second instead of ~70 (two more decoding passes).
+    # Refine the fit against the pixels (core.tracking.photometric): closer weights, at ~25-45 frames a second
+    # at 720p instead of ~40-80 (one more decoding pass; the refinement runs on two threads).
     photometric: bool = False
     # With photometric: read the gaze from the iris disc in the image where a disc clearly explains the eye
     # (core.tracking.iris.MIN_EXPLAINED), MediaPipe's iris points elsewhere. On renders it halves the gaze
@@ -78,7 +78,7 @@ class CaptureOptions:
         """Job stages and their share of the time (for the progress bar and ETA)."""
         stages = {"landmarks": 0.86, "identity": 0.05, "fitting": 0.08}
         if self.photometric:
-            stages = {k: v / 10 for k, v in stages.items()} | {"photometric": 0.9}
+            stages = {k: v / 2 for k, v in stages.items()} | {"photometric": 0.5}
         if self.wants_lighting():
             stages["lighting"] = 0.01
         if self.personalize:  # modeling takes about as long as capturing (bench/model.py)

@@ -22,7 +22,7 @@ def add_arguments(p):
     p.add_argument("--focal", type=float, default=None, help="focal length in pixels (default: estimated)")
     p.add_argument("--no-lighting", action="store_true", help="skip the per-frame SH lighting fit")
     p.add_argument("--photometric", action="store_true",
-                   help="refine every frame against its pixels: closer weights and gaze, several times slower")
+                   help="refine the fit against the pixels: closer weights and gaze, about half the speed")
     p.add_argument("--no-iris-gaze", action="store_true",
                    help="with --photometric: keep MediaPipe's iris points for the gaze, not the iris disc in the image")
     p.add_argument("--photometric-stride", type=int, default=3, metavar="N",

@@ -9,10 +9,15 @@ blurred frame against albedo x shading at the fitted vertices). The photometric 
 landmark term's weight: stronger, its own bias (appearance stored per vertex, mouth interior and eyeballs
 showing at the lid and lip edges) starts to move shapes the landmarks had right.
 
-Costs a second and third decoding pass and ~60-80 ms a frame on one core, so it is opt-in
-(CaptureOptions.photometric / `--photometric`). On synthetic clips (seeds 2001-2006 to choose the settings,
-1001-1003 held out) it cut the weight error by 10%, 20% with the iris locator (core.tracking.iris, on with
-it unless CaptureOptions.iris_gaze is off); see bench/accuracy_synth.py.
+Only every third frame is refined (refine_fits's stride); the frames between take their landmark fit plus
+the correction interpolated from the refined frames around them: the detector's error follows the
+expression, which changes slowly (dev seeds: weights 0.0993 with every frame, 0.0994 with every third,
+0.1016 every tenth, 0.1106 with none). A refined frame costs ~30 ms of CPU (its crop, blur, visibility and
+lighting, prepared on a worker thread; then the Gauss-Newton chain), and the pass decodes the clip once more,
+so at 720p the mode runs at about half the landmark fit's speed and is opt-in (CaptureOptions.photometric /
+`--photometric`). On synthetic clips (seeds 2001-2006 to choose the settings, 1001-1003 held out) it cuts
+the weight error by 20% with the iris locator (core.tracking.iris, on with it unless CaptureOptions.iris_gaze
+is off); see bench/accuracy_synth.py.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import cv2
@@ -127,6 +128,8 @@ def test_one_frame_and_non_ascii_path(synth, tmp_path):
     one = _write(tmp_path / "one.mp4", _frames(video)[:1])
     cap = capture_video(one, FAST)
     assert cap.n_frames == 1 and cap.tracked.all()
+    cap = capture_video(one, CaptureOptions(photometric=True))  # one refined frame, nothing to interpolate
+    assert cap.n_frames == 1 and cap.tracked.all() and np.isfinite(cap.weights).all()
     folder = tmp_path / "vidéo 顔"
     folder.mkdir()
     odd = folder / "été.mp4"
@@ -166,6 +169,22 @@ def test_cancel(synth):
     with pytest.raises(Cancelled):
         capture_video(video, CaptureOptions(quality="fast", lighting=True), job)
     assert _temp_files_open() == before  # the temporary landmark and colour files are gone
+
+
+def test_cancel_during_the_photometric_pass(synth):
+    video, _ = synth
+    job = Job()
+
+    def cancel_soon(p):
+        if p.stage == "photometric" and p.done >= 8:
+            job.cancel()
+
+    job.on_progress = cancel_soon
+    before = _temp_files_open()
+    with pytest.raises(Cancelled):
+        capture_video(video, CaptureOptions(photometric=True), job)
+    assert _temp_files_open() == before
+    assert not [t for t in threading.enumerate() if t.name.startswith("likeness-photometric")]
 
 
 def test_cli_missing_file_is_one_line(tmp_path):

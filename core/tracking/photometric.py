@@ -6,8 +6,9 @@ Likeness, adds the image: the face's appearance is estimated once from the clip'
 colour per vertex with the per-frame SH shading divided out, median over frames), then every frame's pose
 and weights are refined by Gauss-Newton on the landmark term plus a photometric term (grey levels of a
 blurred frame against albedo x shading at the fitted vertices). The photometric term gets a tenth of the
-landmark term's weight: stronger, its own bias (appearance stored per vertex, mouth interior and eyeballs
-showing at the lid and lip edges) starts to move shapes the landmarks had right.
+landmark term's weight (0.2 per sample, every other vertex): stronger, its own bias (appearance stored per
+vertex, mouth interior and eyeballs showing at the lid and lip edges) starts to move shapes the landmarks
+had right.
 
 Only every third frame is refined (refine_fits's stride); the frames between take their landmark fit plus
 the correction interpolated from the refined frames around them: the detector's error follows the
@@ -45,7 +46,10 @@ REFERENCE_FRAMES = 30  # the most neutral frames the appearance is taken from
 # of them, not the whole clip again (a 10-minute clip: 18,000 frames decoded for 30 kept).
 REFERENCE_SPAN = 300
 BLUR = 2.0  # pixels (Gaussian sigma): the photometric term sees the face's shading and features, not pores
-PHOTO_WEIGHT = 0.1  # relative to the landmark term (both in noise units)
+PHOTO_WEIGHT = 0.2  # per sample, relative to the landmark term (both in noise units)
+# Every other usable face vertex is a sample (with twice the weight each, the same term as every vertex at
+# 0.1): dev seeds weights 0.0994 -> 0.0993, landmarks 2.35% either way, the solve chain ~1.5x faster.
+SAMPLE_STEP = 2
 INTENSITY_NOISE = 0.02  # grey-level noise (0..1 scale) that one residual unit stands for
 HUBER = 2.0  # residuals beyond this many noise units count linearly (occluders, specular spots)
 ITERATIONS = 3  # Gauss-Newton steps per frame from its landmark fit (2 lost most of the gain on a 45-frame clip)
@@ -229,7 +233,7 @@ class PhotometricRefiner:
         """What refine compares at st's pose: the usable samples (U,) indices and the frame's SH lighting (9, 3)."""
         ok, n, ps = self.visibility(st, frame)
         ok &= self.known
-        return np.flatnonzero(ok), self.fit_light(frame, ok, n, ps)
+        return np.flatnonzero(ok)[::SAMPLE_STEP], self.fit_light(frame, ok, n, ps)
 
     def refine(self, frame: FrameImage, x: np.ndarray, init: FitState, prev: FitState | None,
                held: np.ndarray, iterations: int = ITERATIONS,

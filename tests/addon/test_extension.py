@@ -37,6 +37,9 @@ CHILD = textwrap.dedent("""
     mesh = mediapipe.solutions.face_mesh.FaceMesh(static_image_mode=True)
     out["facemesh"] = mesh.process(numpy.zeros((64, 64, 3), numpy.uint8)).multi_face_landmarks is None
     out["numba"] = numba.njit(lambda x: x + 1)(1) == 2
+    import importlib, threadpoolctl  # the capture's modules import with the bundled wheels alone
+    out["pipeline"] = hasattr(importlib.import_module("bl_ext.user_default.likeness.core.pipeline"), "capture_video")
+    out["threadpoolctl"] = threadpoolctl.__file__.startswith(site)
     print("RESULT " + json.dumps(out))
 """)
 
@@ -79,4 +82,4 @@ def test_zip_validates_and_installs(likeness, tmp_path):
     assert not out["ready_before"]
     assert out["setup"] == ["FINISHED"] and out["ready_after"]
     assert out["from_extension"] == {"cv2": True, "mediapipe": True, "numba": True, "scipy": True}
-    assert out["facemesh"] and out["numba"]
+    assert out["facemesh"] and out["numba"] and out["pipeline"] and out["threadpoolctl"]

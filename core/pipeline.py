@@ -57,7 +57,7 @@ class CaptureOptions:
     lighting: bool | None = None  # per-frame SH lighting; None = on except for the fast preset
     face_index: int = 0  # which face when several: 0 = the largest
     keep_landmarks: bool = True  # store the detector points in the Capture
-    # Refine the fit against the pixels (core.tracking.photometric): closer weights, at ~25-45 frames a second
+    # Refine the fit against the pixels (core.tracking.photometric): closer weights, at ~23-45 frames a second
     # at 720p instead of ~40-80 (one more decoding pass; the refinement runs on two threads).
     photometric: bool = False
     # With photometric: read the gaze from the iris disc in the image where a disc clearly explains the eye

@@ -123,9 +123,11 @@ def _synthetic_clip(tmp_path, frames=45):
 
 
 @pytest.mark.slow
-def test_capture_operator_on_synthetic_clip(addon, tmp_path):
+@pytest.mark.parametrize("photometric", [False, True])  # the accurate mode's worker threads inside Blender too
+def test_capture_operator_on_synthetic_clip(addon, tmp_path, photometric):
     video = _synthetic_clip(tmp_path)
     bpy.context.scene.likeness.video_path = str(video)
+    bpy.context.scene.likeness.photometric = photometric
     assert bpy.ops.likeness.capture_video() == {"FINISHED"}
     head = bpy.data.objects["Likeness Head"]
     assert len(head.data.shape_keys.key_blocks) == 53

@@ -156,34 +156,23 @@ def test_bad_files(tmp_path):
         capture_video(tiny, CaptureOptions(backend="nope"))
 
 
-def test_cancel(synth):
+@pytest.mark.parametrize("stage, after, options", [
+    ("landmarks", 3, CaptureOptions(quality="fast", lighting=True)),
+    ("photometric", 8, CaptureOptions(photometric=True)),
+])
+def test_cancel(synth, stage, after, options):
     video, _ = synth
     job = Job()
 
     def cancel_soon(p):
-        if p.stage == "landmarks" and p.done >= 3:
+        if p.stage == stage and p.done >= after:
             job.cancel()
 
     job.on_progress = cancel_soon
     before = _temp_files_open()
     with pytest.raises(Cancelled):
-        capture_video(video, CaptureOptions(quality="fast", lighting=True), job)
+        capture_video(video, options, job)
     assert _temp_files_open() == before  # the temporary landmark and colour files are gone
-
-
-def test_cancel_during_the_photometric_pass(synth):
-    video, _ = synth
-    job = Job()
-
-    def cancel_soon(p):
-        if p.stage == "photometric" and p.done >= 8:
-            job.cancel()
-
-    job.on_progress = cancel_soon
-    before = _temp_files_open()
-    with pytest.raises(Cancelled):
-        capture_video(video, CaptureOptions(photometric=True), job)
-    assert _temp_files_open() == before
     assert not [t for t in threading.enumerate() if t.name.startswith("likeness-photometric")]
 
 

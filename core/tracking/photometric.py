@@ -48,13 +48,13 @@ REFERENCE_SPAN = 300
 BLUR = 2.0  # pixels (Gaussian sigma): the photometric term sees the face's shading and features, not pores
 PHOTO_WEIGHT = 0.2  # per sample, relative to the landmark term (both in noise units)
 # Every other usable face vertex is a sample (with twice the weight each, the same term as every vertex at
-# 0.1): dev seeds weights 0.0994 -> 0.0993, landmarks 2.35% either way, the solve chain ~1.5x faster.
+# 0.1): dev seeds weights 0.0994 -> 0.0993, landmarks 2.35% either way, half the per-sample work.
 SAMPLE_STEP = 2
 INTENSITY_NOISE = 0.02  # grey-level noise (0..1 scale) that one residual unit stands for
 HUBER = 2.0  # residuals beyond this many noise units count linearly (occluders, specular spots)
 ITERATIONS = 3  # Gauss-Newton steps per frame from its landmark fit (2 lost most of the gain on a 45-frame clip)
 LIGHT_SAMPLES = 2000  # samples the frame's lighting is fitted to
-MIN_LIGHT_SAMPLES = 50  # fewer seen samples than this: uniform light (the frame's fit is left as it is)
+MIN_LIGHT_SAMPLES = 50  # fewer seen samples than this: uniform light instead of a fit
 LOOKAHEAD = 3  # frames prepared ahead of the solve (each holds its cropped, blurred images)
 MIN_COS = 0.3  # vertices seen at a grazing angle slide over the silhouette: left out
 EDGE_MARGIN = 3  # pixels: vertices this close to the face's rendered edge (lids, lips, outline) are left out
@@ -392,7 +392,12 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
                 st.translation
             chain["prev"] = st
 
-        pending: deque = deque()  # (frame index, future of prepare or None), in frame order
+        pending: deque = deque()  # (frame index, future of prepare or None for an untracked frame), in order
+
+        def solve_oldest() -> None:
+            j, future = pending.popleft()
+            solve(j, future.result() if future is not None else None)
+
         count = 0
         for i, image in enumerate(frames()):
             if i >= n:
@@ -401,18 +406,14 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
             if job is not None and i % 8 == 0:
                 job.step("photometric", i, n)
             if not fits.tracked[i]:
-                if pending and pending[-1][1] is None:
-                    continue
                 pending.append((i, None))
             elif chosen[i]:
                 pending.append((i, pool.submit(prepare, i, image)))
-            while len(pending) > LOOKAHEAD or (pending and pending[0][1] is not None and pending[0][1].done()
-                                                and len(pending) > 1):
-                j, future = pending.popleft()
-                solve(j, future.result() if future is not None else None)
+            # The oldest frame is solved once it is ready and another waits, or when the look-ahead is full.
+            while len(pending) > LOOKAHEAD or (len(pending) > 1 and (pending[0][1] is None or pending[0][1].done())):
+                solve_oldest()
         while pending:
-            j, future = pending.popleft()
-            solve(j, future.result() if future is not None else None)
+            solve_oldest()
     if stride > 1 and fits.tracked.any():
         _spread_corrections(fits, chosen, lmk_weights, lmk_rot, lmk_trans, lmk_gaze)
     if job is not None:

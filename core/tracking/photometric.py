@@ -38,7 +38,7 @@ from ..render.rasterize import rasterize
 from ..render.sh import SH_C0, sh_basis, vertex_normals
 from . import _kernels
 from .gaze import gaze_to_eye_look
-from .solver import FitState, FrameSolver
+from .solver import FitState, FrameSolver, rodrigues, rotation_log
 
 LUMA = np.array([0.299, 0.587, 0.114])
 REFERENCE_FRAMES = 30  # the most neutral frames the appearance is taken from
@@ -425,8 +425,6 @@ def _spread_corrections(fits, chosen: np.ndarray, weights: np.ndarray, rot: np.n
                         gaze: np.ndarray | None) -> None:
     """The frames between refined ones: their landmark fit plus the refinement's correction, interpolated from
     the refined frames around them (the detector's error changes with the expression, slowly)."""
-    from .solver import rodrigues, rotation_log
-
     tracked = fits.tracked
     fits.weights[:] = np.clip(weights + _spread(np.where(chosen[:, None], fits.weights - weights, 0.0), chosen,
                                                 tracked), 0, 1)

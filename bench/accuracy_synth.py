@@ -10,7 +10,7 @@ Also reported: gaze error, focal, the correlation of fitted and true irradiance 
 (light_corr), and the solver alone on the true MediaPipe points (--truth-landmarks).
 
 Run: .venv/bin/python bench/accuracy_synth.py [--seeds 1001 1002 1003] [--frames 300] [--size 512]
-     [--photometric [--no-iris-gaze]]
+     [--photometric [--photometric-stride N] [--no-iris-gaze]]
 Last line: weight_mae=... rot_err_deg=... lmk_err_iod=... gaze_err_deg=... fps=... (end to end, per clip)
 """
 
@@ -86,6 +86,7 @@ def main() -> None:
     p.add_argument("--quality", default="balanced")
     p.add_argument("--smoothing", type=float, default=0.5)
     p.add_argument("--photometric", action="store_true", help="refine the fits against the pixels (slow)")
+    p.add_argument("--photometric-stride", type=int, default=None, help="with --photometric: refine every n-th frame")
     p.add_argument("--no-iris-gaze", action="store_true", help="with --photometric: gaze from MediaPipe's iris")
     p.add_argument("--cache", type=Path, default=Path("/tmp/likeness_synth"))
     p.add_argument("--truth-landmarks", action="store_true",
@@ -99,13 +100,15 @@ def main() -> None:
 
     model = load_face_model()
     results = []
+    stride = {} if args.photometric_stride is None else {"photometric_stride": args.photometric_stride}
     for seed in args.seeds:
         folder = clip(seed, args.frames, args.size, args.cache)
         truth = load_truth(folder)
         t0 = time.perf_counter()
         cap = capture_video(folder / "video.mp4", CaptureOptions(quality=args.quality, smoothing=args.smoothing,
                                                                  photometric=args.photometric,
-                                                                 iris_gaze=not args.no_iris_gaze))
+                                                                 iris_gaze=not args.no_iris_gaze,
+                                                                 **stride))
         dt = time.perf_counter() - t0
         r = evaluate(cap.names, cap.weights, cap.rotation, cap.translation, cap.identity, cap.focal, cap.gaze,
                      cap.tracked, truth, model, cap.lighting)

@@ -31,11 +31,9 @@ from .modeling import ModelingError, personalize
 from .tracking import QUALITY, TrackingError, TrackingOptions, layout_for, track_clip
 from .tracking.iris import MEDIAPIPE_LID_RINGS
 from .tracking.lighting import fit_lighting, sample_colours, surface_normals
-from .tracking.photometric import REFERENCE_FRAMES, face_crop, refine_fits
+from .tracking.photometric import CropKeeper, refine_fits
 from .tracking.solver import warm_up
 from .video import VideoError, open_video
-
-REFERENCE_CANDIDATES = 2 * REFERENCE_FRAMES  # face crops kept for the photometric appearance
 
 
 class CaptureError(RuntimeError):
@@ -57,8 +55,8 @@ class CaptureOptions:
     lighting: bool | None = None  # per-frame SH lighting; None = on except for the fast preset
     face_index: int = 0  # which face when several: 0 = the largest
     keep_landmarks: bool = True  # store the detector points in the Capture
-    # Refine the fit against the pixels (core.tracking.photometric): closer weights, at ~23-45 frames a second
-    # at 720p instead of ~40-80 (one more decoding pass; the refinement runs on two threads).
+    # Refine the fit against the pixels (core.tracking.photometric): closer weights, for a little more time
+    # (the refinement reads face crops kept during the landmark pass, so the clip is still decoded once).
     photometric: bool = False
     # With photometric: read the gaze from the iris disc in the image where a disc clearly explains the eye
     # (core.tracking.iris.MIN_EXPLAINED), MediaPipe's iris points elsewhere. On renders it halves the gaze
@@ -67,9 +65,10 @@ class CaptureOptions:
     iris_gaze: bool = True
     # With photometric: refine every n-th frame of each tracked run (and its last); the frames between take
     # their landmark fit plus the correction interpolated from the refined frames around them. The detector's
-    # error changes with the expression, slowly: on renders 3 costs nothing measurable (weights 0.0993 ->
-    # 0.0994) and runs the refinement on a third of the frames.
-    photometric_stride: int = 3
+    # error changes with the expression, slowly: on renders (dev seeds) every 3rd frame gives weights 0.0982,
+    # every 5th 0.0992, 10th 0.1010, none (landmarks only) 0.1106. On held-out seeds 3 and 5 give 0.0743 and
+    # 0.0746, 10 gives 0.0789 and moves the landmarks (1.93% -> 2.09% of the eye distance).
+    photometric_stride: int = 5
     # Model the person after tracking and re-track with the model (run_capture; capture_video ignores it).
     personalize: bool = False
     backend_options: dict = field(default_factory=dict)
@@ -138,7 +137,7 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
                    source: str = "") -> Capture:
     """capture_video on an already opened frame source.
 
-    reader: iterable over core.video.Frame (iterated once; twice with options.photometric), with width, height,
+    reader: iterable over core.video.Frame (iterated once), with width, height,
     fps and frame_count attributes, as core.video.VideoReader (whose range/stride it already applies;
     options.start/stop/stride are only recorded). source: what to record as the source video.
     """
@@ -156,14 +155,17 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
     n_points = backend.n_points
     want_light = options.wants_lighting()
     # The temporary files go when the capture's landmarks (a memmap of one) do, or at once on an error or cancel.
+    # The photometric refinement reads the face crops of every few frames: kept as the frames go by (in a
+    # temporary file too), so that the clip is decoded once.
     with FrameFile((n_points, 2), np.float32) as points, \
-            FrameFile((n_points, 3), np.uint8) if want_light else contextlib.nullcontext() as colours:
+            FrameFile((n_points, 3), np.uint8) if want_light else contextlib.nullcontext() as colours, \
+            CropKeeper(options.photometric_stride) if options.photometric else contextlib.nullcontext() as keeper:
         # The fit's compiled kernels load (numba: ~0.7 s the first time in a process; more with the photometric
         # refinement's) while the detector runs. Not while it is set up: both hold the GIL most of that time.
         warming = threading.Thread(target=_warm_up, args=(options.photometric,), name="likeness-warm-up",
                                    daemon=True)
         warming.start()
-        return _capture(reader, options, job, source, backend, timing, points, colours, warming)
+        return _capture(reader, options, job, source, backend, timing, points, colours, keeper, warming)
 
 
 def _warm_up(photometric: bool) -> None:
@@ -178,8 +180,9 @@ def _warm_up(photometric: bool) -> None:
 
 
 def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, timing: dict, points: FrameFile,
-             colours: FrameFile | None, warming: threading.Thread) -> Capture:
-    """capture_frames once its backend runs: points and colours (None: no lighting) take the per-frame arrays."""
+             colours: FrameFile | None, keeper: CropKeeper | None, warming: threading.Thread) -> Capture:
+    """capture_frames once its backend runs: points and colours (None: no lighting) take the per-frame arrays,
+    keeper (None: no photometric refinement) the face crops the refinement reads."""
     video_path = source or "video"
     # 1. landmarks, streamed: the reader decodes ahead on its own thread; we keep only small arrays.
     indices, stamps, conf, found_face = array("q"), array("d"), array("d"), array("b")
@@ -187,11 +190,6 @@ def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, ti
     missing = np.full((n_points, 2), np.nan, np.float32)
     no_colour = np.zeros((n_points, 3), np.uint8)
     want_light = colours is not None
-    # The photometric refinement takes the face's appearance from its most neutral frames: face crops of frames
-    # spread over the clip are kept (at most REFERENCE_CANDIDATES, ~1 MB each at 720p) so that it need not
-    # decode the clip a second time for them.
-    crops: dict | None = {} if options.photometric else None
-    crop_step = 1
     current: list = [None]  # the frame the backend is looking at (it yields one result per frame, in order)
 
     def frames():
@@ -215,6 +213,8 @@ def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, ti
         with backend if hasattr(backend, "__enter__") else contextlib.nullcontext(backend):
             for found in backend.track(frames(), job=job, total=max(reader.frame_count, 1)):
                 found_face.append(found is not None)
+                if keeper is not None:
+                    keeper.push(len(found_face) - 1, current[0], None if found is None else found.points)
                 if found is None:
                     points.append(missing)
                     conf.append(0.0)
@@ -223,14 +223,6 @@ def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, ti
                 else:
                     points.append(found.points)
                     conf.append(float(found.confidence))
-                    i = len(found_face) - 1
-                    if crops is not None and i % crop_step == 0:
-                        crop, origin = face_crop(current[0], np.asarray(found.points, np.float64))
-                        crops[i] = (crop.copy(), origin)
-                        if len(crops) > REFERENCE_CANDIDATES:  # thin to every other one, spread over the clip
-                            crop_step *= 2
-                            for k in [k for k in crops if k % crop_step]:
-                                del crops[k]
                     if want_light:
                         colours.append(sample_colours(current[0], found.points))
                 current[0] = None
@@ -266,11 +258,7 @@ def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, ti
         def refine(fits):
             t_refine = time.perf_counter()
             rings = MEDIAPIPE_LID_RINGS if options.iris_gaze and layout.name == "mediapipe478" else None
-            frames = lambda: (frame.image for frame in reader)  # noqa: E731 - a fresh decoding pass each call
-            read = refine_fits(fits, frames, points, model, rings, job, stride=options.photometric_stride,
-                               crops=crops)
-            if read != n:
-                raise CaptureError(f"{video_path}: the video gave {read} frames on the photometric pass, {n} before")
+            timing["photometric_frames"] = refine_fits(fits, keeper.finish(), points, model, rings, job)
             timing["photometric_s"] = time.perf_counter() - t_refine
     try:
         result = track_clip(points, valid, (reader.width, reader.height), layout, model,

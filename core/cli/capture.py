@@ -25,8 +25,9 @@ def add_arguments(p):
                    help="refine the fit against the pixels: closer weights and gaze, about half the speed")
     p.add_argument("--no-iris-gaze", action="store_true",
                    help="with --photometric: keep MediaPipe's iris points for the gaze, not the iris disc in the image")
-    p.add_argument("--photometric-stride", type=int, default=3, metavar="N",
-                   help="with --photometric: refine every N-th frame, interpolate the correction between (1 = all)")
+    p.add_argument("--photometric-stride", type=int, default=None, metavar="N",
+                   help="with --photometric: refine every N-th frame, interpolate the correction between (1 = all; "
+                        "default 5)")
     p.add_argument("--csv", default=None, help="also write a Live Link Face CSV")
     p.add_argument("--overlay", default=None, metavar="DIR", help="write PNG overlays of the fitted mesh here")
     p.add_argument("--personalize", action="store_true",
@@ -42,7 +43,9 @@ def run(args) -> int:
                              quality=args.quality, smoothing=args.smoothing, neutral_frame=args.neutral_frame,
                              focal=args.focal, lighting=False if args.no_lighting else None,
                              personalize=args.personalize, photometric=args.photometric,
-                             iris_gaze=not args.no_iris_gaze, photometric_stride=args.photometric_stride)
+                             iris_gaze=not args.no_iris_gaze)
+    if args.photometric_stride is not None:
+        options.photometric_stride = args.photometric_stride
     bar = ProgressBar(quiet=args.quiet)
 
     try:

@@ -7,6 +7,7 @@ stream the whole clip once more to unwrap the static albedo and regress the dyna
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -435,7 +436,7 @@ def retrack(capture: Capture, person: PersonalModel, model=None, job: Job | None
     """
     from ..tracking import TrackingOptions, layout_for, track_clip
     from ..tracking.iris import MEDIAPIPE_LID_RINGS
-    from ..tracking.photometric import refine_fits
+    from ..tracking.photometric import refine_fits, store_crops
 
     model = model or load_face_model()
     if capture.landmarks is None:
@@ -455,17 +456,18 @@ def retrack(capture: Capture, person: PersonalModel, model=None, job: Job | None
         check_capture_matches(capture, reader)
         rings = MEDIAPIPE_LID_RINGS if opts.get("iris_gaze", True) and layout.name == "mediapipe478" else None
 
+        try:  # one decoding pass keeps the face crops the refinement reads
+            crops = store_crops((frame.image for frame in reader), capture.landmarks,
+                                int(opts.get("photometric_stride", 1)))
+        except VideoError as e:
+            raise ModelingError(str(e)) from e
+
         def refine(fits):
-            try:
-                read = refine_fits(fits, lambda: (frame.image for frame in reader), capture.landmarks, pfm, rings,
-                                   stride=int(opts.get("photometric_stride", 1)))
-            except VideoError as e:
-                raise ModelingError(str(e)) from e
-            if read != len(valid):
-                raise ModelingError(f"{video}: {read} frames on the photometric re-track, {len(valid)} captured")
-    result = track_clip(capture.landmarks, valid, tuple(capture.image_size), layout, pfm,
-                        timestamps=capture.timestamps, detector_confidence=None, options=tracking, job=job,
-                        refine=refine)
+            refine_fits(fits, crops, capture.landmarks, pfm, rings)
+    with crops if refine is not None else contextlib.nullcontext():
+        result = track_clip(capture.landmarks, valid, tuple(capture.image_size), layout, pfm,
+                            timestamps=capture.timestamps, detector_confidence=None, options=tracking, job=job,
+                            refine=refine)
     meta = dict(capture.metadata)
     meta["personal_model"] = {"id": person.id, "path": person.metadata.get("path", "")}
     new = replace(capture, names=result.names, weights=result.weights, tracked=result.tracked,

@@ -25,7 +25,9 @@ MEDIAPIPE_LID_RINGS = (
 )
 IRIS_HALF_ANGLE = 16.0  # degrees: the iris's angular radius on the eyeball sphere
 SEARCH = 12.0  # degrees around the landmark gaze
-STEP = 1.5  # degrees, then a fifth of it around the best
+# Coarse to fine (span, step) in degrees: the disc (16 degrees) is found on the coarse grid, the finer ones
+# settle it (a third of the candidates of one 1.5-degree grid and a 0.3-degree one).
+GRIDS = ((SEARCH, 3.0), (3.0, 1.0), (1.0, 0.25))
 # The share of the eye pixels' variance the best disc must explain to be believed. Renders and a clear real
 # eye (d13) give 0.45-0.7 on most frames; where a light iris under dark lashes leaves the lash line the
 # darkest thing in the eye (s32, KatieHill: 0.2-0.43) the disc lands on the lid, so the landmark gaze stays.
@@ -124,7 +126,7 @@ class IrisLocator:
             return total
 
         best = np.asarray(start, np.float64)
-        for span, step in ((SEARCH, STEP), (STEP, STEP / 5)):
+        for span, step in GRIDS:
             k = np.arange(-span, span + 1e-9, step)
             yaw, pitch = (g.ravel() for g in np.meshgrid(best[0] + k, best[1] + k))
             j = int(np.argmin(misfit(yaw, pitch)))

@@ -10,22 +10,23 @@ landmark term's weight (0.2 per sample, every other vertex): stronger, its own b
 vertex, mouth interior and eyeballs showing at the lid and lip edges) starts to move shapes the landmarks
 had right.
 
-Only every third frame is refined (refine_fits's stride); the frames between take their landmark fit plus
-the correction interpolated from the refined frames around them: the detector's error follows the
-expression, which changes slowly (dev seeds: weights 0.0993 with every frame, 0.0994 with every third,
-0.1016 every tenth, 0.1106 with none). A refined frame costs ~30 ms of CPU (its crop, blur, visibility and
-lighting, prepared on a worker thread; then the Gauss-Newton chain), and the pass decodes the clip once more,
-so at 720p the mode runs at about half the landmark fit's speed and is opt-in (CaptureOptions.photometric /
-`--photometric`). On synthetic clips (seeds 2001-2006 to choose the settings, 1001-1003 held out) it cuts
-the weight error by 20% with the iris locator (core.tracking.iris, on with it unless CaptureOptions.iris_gaze
-is off); see bench/accuracy_synth.py.
+Only every fifth frame is refined (the caller's stride: the frames whose face crops it keeps, see
+CropKeeper); the frames between take their landmark fit plus the correction interpolated from the refined
+frames around them: the detector's error follows the expression, which changes slowly (dev seeds: weights
+0.0982 with every third frame, 0.0992 every fifth, 0.1010 every tenth, 0.1106 with none). The crops are kept
+by the landmark pass as the frames go by (JPEG, in a temporary file), so the clip is decoded once. A refined
+frame costs ~25-30 ms of CPU (decoding its crop, blur, visibility and lighting, prepared on a worker thread;
+then the Gauss-Newton chain), so the mode is opt-in (CaptureOptions.photometric / `--photometric`). On
+synthetic clips (seeds 2001-2006 to choose the settings, 1001-1003 held out) it cuts the weight error by 20%
+with the iris locator (core.tracking.iris, on with it unless CaptureOptions.iris_gaze is off); see
+bench/accuracy_synth.py.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -33,6 +34,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..facemodel.model import FaceModel
+from ..io.cropfile import CropFile
 from ..render.atlas import visible_triangles
 from ..render.rasterize import rasterize
 from ..render.sh import SH_C0, sh_basis, vertex_normals
@@ -42,9 +44,6 @@ from .solver import FitState, FrameSolver, rodrigues, rotation_log
 
 LUMA = np.array([0.299, 0.587, 0.114])
 REFERENCE_FRAMES = 30  # the most neutral frames the appearance is taken from
-# ... among the clip's first REFERENCE_SPAN tracked frames: the appearance pass decodes only up to the last
-# of them, not the whole clip again (a 10-minute clip: 18,000 frames decoded for 30 kept).
-REFERENCE_SPAN = 300
 BLUR = 2.0  # pixels (Gaussian sigma): the photometric term sees the face's shading and features, not pores
 PHOTO_WEIGHT = 0.2  # per sample, relative to the landmark term (both in noise units)
 # Every other usable face vertex is a sample (with twice the weight each, the same term as every vertex at
@@ -185,18 +184,18 @@ class PhotometricRefiner:
         # Nine coefficients per channel need not every sample: a spread subset of LIGHT_SAMPLES fits the same
         # light to well under the image noise, for a fraction of the time.
         use = use[:: max(1, len(use) // LIGHT_SAMPLES)]
-        col = frame.sample(frame.rgb, ps[use])
-        basis = sh_basis(normals[use])
-        for c in range(3):
-            a = basis * albedo[use, c:c + 1]
-            y = col[:, c]
-            wt = np.ones(len(y))
-            for _ in range(2):
-                aw = a * wt[:, None]
-                out[:, c] = np.linalg.solve(aw.T @ a + 1e-3 * len(y) * np.eye(9), aw.T @ y)
-                r = np.abs(a @ out[:, c] - y)
-                s = 1.4826 * np.median(r) + 1e-4
-                wt = np.minimum(1.0, 2.5 * s / np.maximum(r, 1e-9))
+        col = frame.sample(frame.rgb, ps[use])  # (U, 3)
+        a = sh_basis(normals[use])[None] * albedo[use].T[:, :, None]  # (3, U, 9): one problem per channel
+        y = col.T  # (3, U)
+        wt = np.ones_like(y)
+        ridge = 1e-3 * len(use) * np.eye(9)
+        for _ in range(2):
+            aw = a * wt[:, :, None]
+            coef = np.linalg.solve(aw.transpose(0, 2, 1) @ a + ridge, (aw.transpose(0, 2, 1) @ y[:, :, None]))[..., 0]
+            r = np.abs(np.einsum("cuk,ck->cu", a, coef) - y)
+            s = 1.4826 * np.median(r, axis=1, keepdims=True) + 1e-4
+            wt = np.minimum(1.0, 2.5 * s / np.maximum(r, 1e-9))
+        out[:] = coef.T
         return out
 
     def albedo_samples(self, frame: FrameImage, st: FitState) -> np.ndarray:
@@ -279,100 +278,140 @@ def _chosen(tracked: np.ndarray, stride: int) -> np.ndarray:
     return chosen
 
 
+class CropKeeper:
+    """Keeps, frame by frame as a pass streams, the face crops the refinement will read: those of _chosen's
+    frames, with the frames where a face was found as the runs. The crops go to a CropFile (on disk)."""
+
+    def __init__(self, stride: int):
+        self.stride = stride
+        self.crops = CropFile()
+        self._run_start: int | None = None
+        self._pending = None  # the last found frame not kept (i, image, points): kept if its run ends there
+
+    def push(self, i: int, image_bgr: np.ndarray, points: np.ndarray | None) -> None:
+        """Frame i (BGR) and its landmark points (L, 2), or None where no face was found."""
+        if points is None or not np.isfinite(points).all():
+            self._close_run()
+            return
+        if self._run_start is None:
+            self._run_start = i
+        if (i - self._run_start) % self.stride == 0:
+            self._keep(i, image_bgr, points)
+            self._pending = None
+        else:
+            self._pending = (i, image_bgr, points)  # a reference: the reader hands out a new array per frame
+
+    def finish(self) -> CropFile:
+        self._close_run()
+        return self.crops
+
+    def _close_run(self) -> None:
+        if self._pending is not None:
+            self._keep(*self._pending)
+        self._pending = None
+        self._run_start = None
+
+    def _keep(self, i: int, image_bgr: np.ndarray, points: np.ndarray) -> None:
+        self.crops.add(i, *face_crop(image_bgr, np.asarray(points, np.float64)))
+
+    def __enter__(self) -> CropKeeper:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.crops.close()
+
+
+def store_crops(images: Iterable[np.ndarray], points, stride: int) -> CropFile:
+    """The face crops the refinement reads, from one decoding pass over a clip (images: BGR, in the order
+    of points (N, L, 2), NaN where no face was found)."""
+    keeper = CropKeeper(stride)
+    for i, image in enumerate(images):
+        if i >= len(points):
+            break
+        keeper.push(i, image, np.asarray(points[i], np.float64))
+    return keeper.finish()
+
+
 def _spread(delta: np.ndarray, chosen: np.ndarray, tracked: np.ndarray) -> np.ndarray:
-    """delta (N, ...) known at the chosen frames, linearly interpolated to the other tracked frames of each run."""
+    """delta (N, ...) known at the chosen frames, linearly interpolated to the other tracked frames of each run
+    (held flat beyond its first and last chosen frame; zero in a run with none)."""
     out = delta.copy()
     flat = out.reshape(len(out), -1)
     run = np.cumsum(np.r_[0, tracked[1:] != tracked[:-1]])
     for r in np.unique(run[tracked]):
         frames = np.flatnonzero(run == r)
         known = frames[chosen[frames]]
+        if not len(known):
+            flat[frames] = 0.0
+            continue
         for c in range(flat.shape[1]):
             flat[frames, c] = np.interp(frames, known, flat[known, c])
     return out
 
 
-def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model: FaceModel,
-                iris_rings: tuple[np.ndarray, np.ndarray] | None = None,
-                job=None, stride: int = 1, crops: dict | None = None) -> int:
+def refine_fits(fits, crops: CropFile, points, model: FaceModel,
+                iris_rings: tuple[np.ndarray, np.ndarray] | None = None, job=None) -> int:
     """Refine a clip's per-frame fits in place (core.tracking.tracker.FrameFits) against its frames.
 
-    frames(): a fresh iterator over the clip's images (BGR uint8), in the order and number of the fits;
-    it is called twice (appearance, then refinement). points: (N, L, 2) the landmarks the fits came from.
-    iris_rings: the detector's [left, right] lid outlines (point indices) for the photometric iris; None
-    keeps the landmark gaze. job: a core.job.Job with a "photometric" stage, or None. stride: refine every
-    stride-th frame of each tracked run (and its last); the others get their landmark fit plus the correction
-    (weights, pose, gaze) interpolated from the refined frames around them. crops: {frame index: face_crop
-    of it}, kept by the caller from an earlier pass: the appearance is then taken from the most neutral of
-    them and the clip is decoded once here, not twice.
-    Returns how many frames the refinement pass read (fewer than the fits: the rest keep the landmark fit).
+    crops: the face crops of the frames to refine (a CropKeeper's, kept while the landmarks streamed, or
+    store_crops's): the tracked ones among them are refined, and every other tracked frame gets its landmark
+    fit plus the correction (weights, pose, gaze) interpolated from the refined frames around it. The
+    face's appearance comes from the most neutral of them. points: (N, L, 2) the landmarks the fits came
+    from. iris_rings: the detector's [left, right] lid outlines (point indices) for the photometric iris;
+    None keeps the landmark gaze. job: a core.job.Job with a "photometric" stage, or None.
+    Returns how many frames were refined.
 
-    Two threads share the work: a frame's preparation (crop, blur, gradients, visibility and lighting at its
-    landmark fit) does not depend on the frame before, so it runs ahead on a worker while this thread solves
-    the previous one (the solve is a chain: each frame is anchored to the last).
+    Two threads share the work: a frame's preparation (decoding its crop, blur, gradients, visibility and
+    lighting at its landmark fit) does not depend on the frame before, so it runs ahead on a worker while
+    this thread solves the previous one (the solve is a chain: each frame is anchored to the last).
     """
     from .iris import IrisLocator
 
     n = len(fits.tracked)
     held = np.zeros(fits.weights.shape[1], bool)
     held[fits.held] = True
-    neutral = np.where(fits.tracked, np.abs(np.where(held, 0.0, fits.weights)).sum(1), np.inf)
-    if crops:
-        neutral[np.setdiff1d(np.arange(n), np.fromiter(crops, int))] = np.inf
-    else:
-        neutral[np.flatnonzero(fits.tracked)[REFERENCE_SPAN:]] = np.inf
-    order = np.argsort(neutral)[:REFERENCE_FRAMES]
-    refs = set(order[np.isfinite(neutral[order])].tolist())
+    stored = crops.frames()
+    stored = stored[stored < n]
+    chosen = np.zeros(n, bool)
+    chosen[stored] = True
+    chosen &= fits.tracked
+    todo = np.flatnonzero(chosen)
+    neutral = np.abs(np.where(held, 0.0, fits.weights[todo])).sum(1)
+    refs = todo[np.argsort(neutral)[:min(REFERENCE_FRAMES, max(1, (len(todo) + 1) // 2))]]
     refiner = PhotometricRefiner(model, fits.identity, fits.solver)
 
     def landmark_state(i: int) -> FitState:
         return FitState(fits.rotation[i], fits.translation[i], fits.weights[i].copy())
 
-    def appearance(i: int, image: np.ndarray | None) -> np.ndarray:
-        frame = FrameImage.from_crop(*crops[i]) if image is None else \
-            FrameImage.from_bgr(image, np.asarray(points[i], np.float64))
-        return refiner.albedo_samples(frame, landmark_state(i))
+    def appearance(i: int) -> np.ndarray:
+        return refiner.albedo_samples(FrameImage.from_crop(*crops[i]), landmark_state(i))
 
-    def prepare(i: int, image: np.ndarray):
-        x = np.asarray(points[i], np.float64)
-        frame = FrameImage.from_bgr(image, x)
+    def prepare(i: int):
+        frame = FrameImage.from_crop(*crops[i])
         init = landmark_state(i)
-        return x, frame, init, refiner.view(frame, init)
+        return np.asarray(points[i], np.float64), frame, init, refiner.view(frame, init)
 
     # One BLAS thread per caller: this thread and the workers each run their own products, and OpenBLAS's
     # own threads on top of them (two per call here) made the pass 1.5x slower (720p s32: 4.2 s -> 2.8 s).
     with threadpool_limits(1, user_api="blas"), \
             ThreadPoolExecutor(max_workers=2, thread_name_prefix="likeness-photometric") as pool:
-        if crops:
-            futures = [pool.submit(appearance, i, None) for i in sorted(refs)]
-        else:
-            futures = []
-            images = frames()
-            for i, image in enumerate(images):
-                if i in refs:
-                    futures.append(pool.submit(appearance, i, image))
-                    if len(futures) == len(refs):  # the rest of the clip need not be decoded for this pass
-                        break
-            if hasattr(images, "close"):
-                images.close()
-        refiner.set_albedo([f.result() for f in futures])
-
+        refiner.set_albedo(list(pool.map(appearance, refs)))
         locator = IrisLocator(model, fits.identity, fits.solver) \
             if iris_rings is not None and fits.gaze is not None else None
-        chosen = _chosen(fits.tracked, stride)
-        if stride > 1:  # the landmark fit, kept to spread the refinement's corrections to the frames in between
-            lmk_weights, lmk_rot, lmk_trans = fits.weights.copy(), fits.rotation.copy(), fits.translation.copy()
-            lmk_gaze = fits.gaze.copy() if fits.gaze is not None else None
+        # the landmark fit, kept to spread the refinement's corrections to the frames in between
+        lmk_weights, lmk_rot, lmk_trans = fits.weights.copy(), fits.rotation.copy(), fits.translation.copy()
+        lmk_gaze = fits.gaze.copy() if fits.gaze is not None else None
         chain = {"prev": None, "last_gaze": None}
 
         def solve(i: int, prepared) -> None:
-            if prepared is None:  # an untracked frame: the next tracked one starts a new chain
-                chain["prev"] = None
-                return
             x, frame, init, view = prepared
             prev = chain["prev"]
-            st = refiner.refine(frame, x, init, prev, held, view=view)
-            if locator is not None:
+            if locator is None:
+                st = refiner.refine(frame, x, init, prev, held, view=view)
+            else:
+                # The iris is located at the pose of the last but one iteration; its eyeLook weights move the
+                # lids, so the last iteration refits blink, squint and wide around them.
+                st = refiner.refine(frame, x, init, prev, held, iterations=ITERATIONS - 1, view=view)
                 if fits.closed[i].any():  # a shut lid hides the iris: keep the last open gaze
                     if chain["last_gaze"] is not None:
                         fits.gaze[i] = chain["last_gaze"]
@@ -384,41 +423,35 @@ def refine_fits(fits, frames: Callable[[], Iterable[np.ndarray]], points, model:
                     if g is not None:
                         fits.gaze[i] = g[None]
                         chain["last_gaze"] = fits.gaze[i].copy()
-                        # Its eyeLook weights move the lids: one more iteration refits blink, squint and wide.
                         for k, value in gaze_to_eye_look(fits.gaze[i][None], fits.solver.lm.names).items():
                             st.weights[k] = value[0]
-                        st = refiner.refine(frame, x, st, prev, held, iterations=1, view=view)
+                st = refiner.refine(frame, x, st, prev, held, iterations=1, view=view)
             fits.weights[i], fits.rotation[i], fits.translation[i] = np.clip(st.weights, 0, 1), st.rotation, \
                 st.translation
             chain["prev"] = st
 
-        pending: deque = deque()  # (frame index, future of prepare or None for an untracked frame), in order
-
-        def solve_oldest() -> None:
-            j, future = pending.popleft()
-            solve(j, future.result() if future is not None else None)
-
-        count = 0
-        for i, image in enumerate(frames()):
-            if i >= n:
-                break
-            count += 1
-            if job is not None and i % 8 == 0:
-                job.step("photometric", i, n)
-            if not fits.tracked[i]:
-                pending.append((i, None))
-            elif chosen[i]:
-                pending.append((i, pool.submit(prepare, i, image)))
+        pending: deque = deque()  # (frame index, future of prepare), in order
+        for k, i in enumerate(todo):
+            if job is not None:
+                job.step("photometric", k, len(todo))
+            if k and not fits.tracked[todo[k - 1]:i].all():
+                while pending:  # a gap in tracking: the next frame starts a new chain
+                    j, future = pending.popleft()
+                    solve(j, future.result())
+                chain["prev"] = None
+            pending.append((i, pool.submit(prepare, i)))
             # The oldest frame is solved once it is ready and another waits, or when the look-ahead is full.
-            while len(pending) > LOOKAHEAD or (len(pending) > 1 and (pending[0][1] is None or pending[0][1].done())):
-                solve_oldest()
+            while len(pending) > LOOKAHEAD or (len(pending) > 1 and pending[0][1].done()):
+                j, future = pending.popleft()
+                solve(j, future.result())
         while pending:
-            solve_oldest()
-    if stride > 1 and fits.tracked.any():
+            j, future = pending.popleft()
+            solve(j, future.result())
+    if fits.tracked.any():
         _spread_corrections(fits, chosen, lmk_weights, lmk_rot, lmk_trans, lmk_gaze)
     if job is not None:
-        job.step("photometric", n, n)
-    return count
+        job.step("photometric", len(todo), len(todo))
+    return len(todo)
 
 
 def _spread_corrections(fits, chosen: np.ndarray, weights: np.ndarray, rot: np.ndarray, trans: np.ndarray,

@@ -158,7 +158,7 @@ def test_bad_files(tmp_path):
 
 @pytest.mark.parametrize("stage, after, options", [
     ("landmarks", 3, CaptureOptions(quality="fast", lighting=True)),
-    ("photometric", 8, CaptureOptions(photometric=True)),
+    ("photometric", 2, CaptureOptions(photometric=True)),  # the second refined frame
 ])
 def test_cancel(synth, stage, after, options):
     video, _ = synth

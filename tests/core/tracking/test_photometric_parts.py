@@ -7,7 +7,7 @@ import numpy as np
 
 from core.render.sh import SH_C1, SH_C2, SH_C3, SH_C4, sh_basis
 from core.tracking import _kernels
-from core.tracking.photometric import HUBER, INTENSITY_NOISE, LUMA, PHOTO_WEIGHT, _chosen, _spread
+from core.tracking.photometric import HUBER, INTENSITY_NOISE, LUMA, PHOTO_WEIGHT, _chosen, _spread, store_crops
 from core.tracking.solver import rodrigues
 
 
@@ -99,3 +99,28 @@ def test_corrections_are_interpolated_within_runs_only():
     np.testing.assert_allclose(out[:5], [[0, 0], [1, 0.5], [2, 1], [3, 1.5], [4, 2]])
     np.testing.assert_allclose(out[6:], [[10, 5], [11, 5.5], [12, 6]])  # nothing leaks across the gap
     assert (out[5] == 0).all()
+
+
+def test_crops_kept_while_streaming_are_the_refined_frames():
+    # The landmark pass keeps crops online: every stride-th frame of each run of found faces and the run's
+    # last, which is what _chosen picks from the whole clip afterwards.
+    found = np.array([1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 1, 1], bool)
+    y, x = np.mgrid[0:64, 0:80]
+    image = np.stack([x * 3, y * 3, x + y], -1).astype(np.uint8)  # smooth: JPEG keeps it to a few levels
+    box = np.array([[20.0, 16.0], [50.0, 16.0], [35.0, 44.0]])
+    points = np.where(found[:, None, None], box[None], np.nan)
+    with store_crops([image] * len(found), points, 3) as crops:
+        assert crops.frames().tolist() == np.flatnonzero(_chosen(found, 3)).tolist()
+        crop, origin = crops[0]
+        x0, y0 = origin
+        assert crop.shape[2] == 3 and 0 <= x0 < 20 and 0 <= y0 < 16
+        assert np.abs(crop.astype(int) - image[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]]).mean() < 3
+
+
+def test_a_run_without_a_refined_frame_keeps_its_landmark_fit():
+    tracked = np.array([1, 1, 1, 0, 1, 1], bool)
+    chosen = np.array([1, 0, 1, 0, 0, 0], bool)  # the tracking kept frames the landmark pass had no crop for
+    delta = np.zeros((6, 1))
+    delta[[0, 2]] = [[1.0], [3.0]]
+    out = _spread(delta, chosen, tracked)
+    np.testing.assert_allclose(out[:, 0], [1, 2, 3, 0, 0, 0])

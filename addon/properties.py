@@ -35,7 +35,7 @@ class LikenessSettings(bpy.types.PropertyGroup):
                               description="Build personal blendshapes and dynamic skin colour (slower)")
     photometric: BoolProperty(name="Photometric", default=False,
                               description="Refine the fit against the video's pixels: closer expressions "
-                                          "and gaze, about half the speed")
+                                          "and gaze, at about three quarters of the speed")
 
 
 class LikenessJobState(bpy.types.PropertyGroup):

@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 from ..facemodel.model import FaceModel
 from ..io.cropfile import CropFile
 from ..render.atlas import visible_triangles
-from ..render.rasterize import rasterize
+from ..render.rasterize import depth_map
 from ..render.sh import SH_C0, sh_basis, vertex_normals
 from . import _kernels
 from .gaze import gaze_to_eye_look
@@ -52,7 +52,7 @@ SAMPLE_STEP = 2
 INTENSITY_NOISE = 0.02  # grey-level noise (0..1 scale) that one residual unit stands for
 HUBER = 2.0  # residuals beyond this many noise units count linearly (occluders, specular spots)
 ITERATIONS = 3  # Gauss-Newton steps per frame from its landmark fit (2 lost most of the gain on a 45-frame clip)
-LIGHT_SAMPLES = 2000  # samples the frame's lighting is fitted to
+LIGHT_SAMPLES = 1000  # samples the frame's lighting is fitted to (2000: dev 0.0992 vs 0.0993, 1 ms more)
 MIN_LIGHT_SAMPLES = 50  # fewer seen samples than this: uniform light instead of a fit
 LOOKAHEAD = 3  # frames prepared ahead of the solve (each holds its cropped, blurred images)
 MIN_COS = 0.3  # vertices seen at a grazing angle slide over the silhouette: left out
@@ -130,13 +130,13 @@ class PhotometricRefiner:
             model.n_expressions, -1)  # (E, S * 3)
         self.n_exp = model.n_expressions
         # Shape-last layouts (S, 3, E): the compiled pass reads each sample's deltas as one contiguous row.
-        self.exp_t = np.ascontiguousarray(model.expressions[:, self.ids].transpose(1, 2, 0), np.float64)
+        self.exp_t = np.ascontiguousarray(model.expressions[:, self.ids].transpose(1, 2, 0), np.float32)
         # Normals move with the expression (a raised brow turns the forehead skin): per-shape normal deltas
         # make the shading follow in the Jacobian.
         self.n0 = vertex_normals(self.base, self.tris)
         deltas = model.expressions[:, self.ids].astype(np.float64)
         dn = np.stack([vertex_normals(self.base + d, self.tris) for d in deltas])
-        self.dn_t = np.ascontiguousarray((dn - self.n0[None]).transpose(1, 2, 0))
+        self.dn_t = np.ascontiguousarray((dn - self.n0[None]).transpose(1, 2, 0), np.float32)
         self.albedo = np.zeros((len(self.ids), 3))
         self.known = np.zeros(len(self.ids), bool)
         self._rot = np.empty((3, 3))
@@ -154,10 +154,10 @@ class PhotometricRefiner:
         vc = v @ st.rotation.T + st.translation
         p = self._project(vc, frame)
         w, h = frame.width, frame.height
-        frags = rasterize(np.c_[p, -vc[:, 2]], self.tris, w, h, perspective=True, cull_back=True)
-        depth = cv2.erode(frags.depth, np.ones((3, 3), np.uint8))
+        nearest = depth_map(np.c_[p, -vc[:, 2]], self.tris, w, h, cull_back=True)
+        depth = cv2.erode(nearest, np.ones((3, 3), np.uint8))
         k = 2 * EDGE_MARGIN + 1
-        face = cv2.erode((frags.triangle >= 0).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        face = cv2.erode(np.isfinite(nearest).view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
         n = vertex_normals(vc, self.tris)
         xi = np.clip(np.rint(p[:, 0]).astype(int), 0, w - 1)
         yi = np.clip(np.rint(p[:, 1]).astype(int), 0, h - 1)

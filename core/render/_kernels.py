@@ -13,7 +13,7 @@ _compiled: dict[str, object] = {}
 
 
 def get(name: str):
-    """The compiled kernel `name` (raster, inverse_depth, gather, shade_pixels, normals)."""
+    """The compiled kernel `name` (raster, gather, shade_pixels, normals)."""
     if not _compiled:
         _compile()
     return _compiled[name]
@@ -154,42 +154,4 @@ def _compile() -> None:
                 out[i, 1] /= n
                 out[i, 2] /= n
 
-    @jit
-    def inverse_depth(px, py, pz, tris, cull, inv_out):
-        """raster's coverage and depth test alone, for visibility: inv_out (H, W) keeps the largest 1 / depth
-        (the nearest surface; 0 where empty). 1 / depth is affine in screen space, so no division per pixel
-        and no barycentrics to write: about half raster's time on a face crop."""
-        height, width = inv_out.shape
-        for t in range(tris.shape[0]):
-            i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
-            x0, y0, z0 = px[i0], py[i0], pz[i0]
-            x1, y1, z1 = px[i1], py[i1], pz[i1]
-            x2, y2, z2 = px[i2], py[i2], pz[i2]
-            if z0 <= 0.0 or z1 <= 0.0 or z2 <= 0.0:
-                continue
-            area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
-            if area == 0.0 or not (area == area):
-                continue
-            if area > 0.0 and cull[t]:
-                continue
-            xmin = max(int(np.ceil(min(x0, x1, x2))), 0)
-            xmax = min(int(np.floor(max(x0, x1, x2))), width - 1)
-            ymin = max(int(np.ceil(min(y0, y1, y2))), 0)
-            ymax = min(int(np.floor(max(y0, y1, y2))), height - 1)
-            if xmin > xmax or ymin > ymax:
-                continue
-            inv = 1.0 / area
-            q0, q1, q2 = 1.0 / z0, 1.0 / z1, 1.0 / z2
-            for y in range(ymin, ymax + 1):
-                for x in range(xmin, xmax + 1):
-                    w0 = ((x1 - x) * (y2 - y) - (x2 - x) * (y1 - y)) * inv
-                    w1 = ((x2 - x) * (y0 - y) - (x0 - x) * (y2 - y)) * inv
-                    w2 = ((x0 - x) * (y1 - y) - (x1 - x) * (y0 - y)) * inv
-                    if w0 < 0.0 or w1 < 0.0 or w2 < 0.0:
-                        continue
-                    s = w0 * q0 + w1 * q1 + w2 * q2
-                    if s > inv_out[y, x]:
-                        inv_out[y, x] = s
-
-    _compiled.update(raster=raster, gather=gather, shade_pixels=shade_pixels, normals=normals,
-                     inverse_depth=inverse_depth)
+    _compiled.update(raster=raster, gather=gather, shade_pixels=shade_pixels, normals=normals)

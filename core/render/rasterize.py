@@ -76,21 +76,6 @@ def rasterize(
     return Fragments(tri, bary, depth)
 
 
-def depth_map(points: np.ndarray, triangles: np.ndarray, width: int, height: int,
-              cull_back: bool | np.ndarray = False) -> np.ndarray:
-    """(H, W) float32 depth of the nearest surface (inf where empty): rasterize's depth test alone, for
-    visibility tests (perspective: points (V, 3) [x_px, y_px, camera depth > 0]; other arguments as rasterize's)."""
-    points = np.asarray(points, np.float64)
-    triangles = np.ascontiguousarray(triangles, np.int64)
-    cull = np.ascontiguousarray(np.broadcast_to(np.asarray(cull_back, np.bool_), (len(triangles),)))
-    inv = np.zeros((height, width), np.float64)
-    if len(triangles):
-        _kernels.get("inverse_depth")(np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1]),
-                                      np.ascontiguousarray(points[:, 2]), triangles, cull, inv)
-    with np.errstate(divide="ignore"):
-        return (1.0 / inv).astype(np.float32)
-
-
 def interpolate(frags: Fragments, values: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """Barycentric interpolation of vertex attributes over the covered pixels (0 elsewhere).
 

@@ -15,7 +15,7 @@ CropKeeper); the frames between take their landmark fit plus the correction inte
 frames around them: the detector's error follows the expression, which changes slowly (dev seeds: weights
 0.0982 with every third frame, 0.0992 every fifth, 0.1010 every tenth, 0.1106 with none). The crops are kept
 by the landmark pass as the frames go by (JPEG, in a temporary file), so the clip is decoded once. A refined
-frame costs ~25-30 ms of CPU (decoding its crop, blur, visibility and lighting, prepared on a worker thread;
+frame costs ~20 ms of CPU (decoding its crop, blur, visibility and lighting, prepared on a worker thread;
 then the Gauss-Newton chain), so the mode is opt-in (CaptureOptions.photometric / `--photometric`). On
 synthetic clips (seeds 2001-2006 to choose the settings, 1001-1003 held out) it cuts the weight error by 20%
 with the iris locator (core.tracking.iris, on with it unless CaptureOptions.iris_gaze is off); see
@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 from ..facemodel.model import FaceModel
 from ..io.cropfile import CropFile
 from ..render.atlas import visible_triangles
-from ..render.rasterize import depth_map
+from ..render.rasterize import rasterize
 from ..render.sh import SH_C0, sh_basis, vertex_normals
 from . import _kernels
 from .gaze import gaze_to_eye_look
@@ -154,10 +154,10 @@ class PhotometricRefiner:
         vc = v @ st.rotation.T + st.translation
         p = self._project(vc, frame)
         w, h = frame.width, frame.height
-        nearest = depth_map(np.c_[p, -vc[:, 2]], self.tris, w, h, cull_back=True)
-        depth = cv2.erode(nearest, np.ones((3, 3), np.uint8))
+        frags = rasterize(np.c_[p, -vc[:, 2]], self.tris, w, h, perspective=True, cull_back=True)
+        depth = cv2.erode(frags.depth, np.ones((3, 3), np.uint8))
         k = 2 * EDGE_MARGIN + 1
-        face = cv2.erode(np.isfinite(nearest).view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        face = cv2.erode((frags.triangle >= 0).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
         n = vertex_normals(vc, self.tris)
         xi = np.clip(np.rint(p[:, 0]).astype(int), 0, w - 1)
         yi = np.clip(np.rint(p[:, 1]).astype(int), 0, h - 1)

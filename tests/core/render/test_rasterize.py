@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.render.camera import Camera, transform
-from core.render.rasterize import depth_map, interpolate, project_mesh, rasterize, uv_rasterize
+from core.render.rasterize import interpolate, project_mesh, rasterize, uv_rasterize
 
 
 def _inside(x, y, tri):
@@ -131,15 +131,3 @@ def test_head_render_depth_is_consistent(face_model):
     np.testing.assert_allclose(z[m], frags.depth[m], rtol=1e-4)
     # the nose tip (nearest point) is nearer than the cheeks
     assert frags.depth[m].min() < 0.6 - 0.09
-
-
-def test_depth_map_is_the_rasterizers_depth_test(face_model):
-    # The visibility test's depth-only pass sees the same nearest surface as the full rasterizer.
-    cam = Camera.from_fov(160, 160, 50)
-    v = transform(face_model.neutral.astype(np.float64), np.array([10.0, 35.0, 0.0]), np.array([0, 0, -0.6]))
-    points = project_mesh(cam, v)
-    full = rasterize(points, face_model.triangles, 160, 160, perspective=True, cull_back=True)
-    depth = depth_map(points, face_model.triangles, 160, 160, cull_back=True)
-    assert depth.shape == (160, 160) and depth.dtype == np.float32
-    assert (np.isfinite(depth) == full.mask).all() and full.mask.mean() > 0.1
-    np.testing.assert_allclose(depth[full.mask], full.depth[full.mask], rtol=1e-6)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import tempfile
 import threading
 import time
 from array import array
@@ -23,7 +24,7 @@ import numpy as np
 from . import __version__
 from .facemodel import load_face_model
 from .io.capture import Capture
-from .io.framefile import FrameFile
+from .io.framefile import FrameFile, TemporaryFileError
 from .io.personal import PersonalModel
 from .job import Job, quiet_job
 from .landmarks import LandmarkBackendError, get_backend
@@ -157,15 +158,18 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
     # The temporary files go when the capture's landmarks (a memmap of one) do, or at once on an error or cancel.
     # The photometric refinement reads the face crops of every few frames: kept as the frames go by (in a
     # temporary file too), so that the clip is decoded once.
-    with FrameFile((n_points, 2), np.float32) as points, \
-            FrameFile((n_points, 3), np.uint8) if want_light else contextlib.nullcontext() as colours, \
-            CropKeeper(options.photometric_stride) if options.photometric else contextlib.nullcontext() as keeper:
-        # The fit's compiled kernels load (numba: ~0.7 s the first time in a process; more with the photometric
-        # refinement's) while the detector runs. Not while it is set up: both hold the GIL most of that time.
-        warming = threading.Thread(target=_warm_up, args=(options.photometric,), name="likeness-warm-up",
-                                   daemon=True)
-        warming.start()
-        return _capture(reader, options, job, source, backend, timing, points, colours, keeper, warming)
+    try:
+        with FrameFile((n_points, 2), np.float32) as points, \
+                FrameFile((n_points, 3), np.uint8) if want_light else contextlib.nullcontext() as colours, \
+                CropKeeper(options.photometric_stride) if options.photometric else contextlib.nullcontext() as keeper:
+            # The fit's compiled kernels load (numba: ~0.7 s the first time in a process; more with the
+            # photometric refinement's) while the detector runs. Not while it is set up: both hold the GIL.
+            warming = threading.Thread(target=_warm_up, args=(options.photometric,), name="likeness-warm-up",
+                                       daemon=True)
+            warming.start()
+            return _capture(reader, options, job, source, backend, timing, points, colours, keeper, warming)
+    except TemporaryFileError as e:
+        raise CaptureError(f"{e} (in {tempfile.gettempdir()}: is the disk full?)") from e
 
 
 def _warm_up(photometric: bool) -> None:

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
+from .framefile import TemporaryFileError
+
 JPEG_QUALITY = 95
 
 
@@ -35,10 +37,13 @@ class CropFile:
     def add(self, frame: int, crop_bgr: np.ndarray, origin: tuple[int, int]) -> None:
         ok, data = cv2.imencode(".jpg", crop_bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if not ok:
-            raise OSError(f"could not encode the face crop of frame {frame}")
+            raise TemporaryFileError(f"could not encode the face crop of frame {frame}")
         with self._lock:
-            self._file.seek(self._end)
-            self._file.write(data.tobytes())
+            try:
+                self._file.seek(self._end)
+                self._file.write(data.tobytes())
+            except OSError as e:
+                raise TemporaryFileError(f"could not write the temporary face crop file: {e}") from e
             self._index[int(frame)] = (self._end, len(data), (int(origin[0]), int(origin[1])))
             self._end += len(data)
 
@@ -49,7 +54,7 @@ class CropFile:
             data = np.frombuffer(self._file.read(length), np.uint8)
         crop = cv2.imdecode(data, cv2.IMREAD_COLOR)
         if crop is None:
-            raise OSError(f"the stored face crop of frame {frame} could not be decoded")
+            raise TemporaryFileError(f"the stored face crop of frame {frame} could not be decoded")
         return crop, origin
 
     def __contains__(self, frame) -> bool:

@@ -17,6 +17,10 @@ import tempfile
 import numpy as np
 
 
+class TemporaryFileError(OSError):
+    """A temporary frame or crop file could not be written or read back (a full disk, most likely)."""
+
+
 class FrameFile:
     """An append-only (frames, *row_shape) array on disk, read back by frame: f[i], f[a:b] and f[indices] are copies.
 
@@ -40,8 +44,11 @@ class FrameFile:
 
     def _flush(self) -> None:
         if self._pending:
-            self._file.seek(self._written * self._row_bytes)
-            self._file.write(memoryview(self._buffer[:self._pending]).cast("B"))
+            try:
+                self._file.seek(self._written * self._row_bytes)
+                self._file.write(memoryview(self._buffer[:self._pending]).cast("B"))
+            except OSError as e:
+                raise TemporaryFileError(f"could not write a temporary frame file: {e}") from e
             self._written += self._pending
             self._pending = 0
 
@@ -62,7 +69,7 @@ class FrameFile:
             self._flush()
             self._file.seek(start * self._row_bytes)
             if self._file.readinto(memoryview(out).cast("B")) != out.nbytes:
-                raise OSError("the temporary frame file came back short")
+                raise TemporaryFileError("the temporary frame file came back short")
         return out
 
     def __getitem__(self, key) -> np.ndarray:

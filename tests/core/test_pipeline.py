@@ -176,6 +176,21 @@ def test_cancel(synth, stage, after, options):
     assert not [t for t in threading.enumerate() if t.name.startswith("likeness-photometric")]
 
 
+@pytest.mark.parametrize("target", ["core.io.cropfile.CropFile.add", "core.io.framefile.FrameFile._flush"])
+def test_a_full_disk_is_a_clear_error(synth, monkeypatch, target):
+    from core.io.framefile import TemporaryFileError
+
+    def full(*args, **kwargs):
+        raise TemporaryFileError("could not write a temporary file: [Errno 28] No space left on device")
+
+    video, _ = synth
+    monkeypatch.setattr(target, full)
+    before = _temp_files_open()
+    with pytest.raises(CaptureError, match="No space left on device.*is the disk full"):
+        capture_video(video, CaptureOptions(photometric=True, stop=12))
+    assert _temp_files_open() == before
+
+
 def test_cli_missing_file_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "core", "capture", str(tmp_path / "nope.mp4"), "-o",
                         str(tmp_path / "o.npz")], cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from core.io.cropfile import CropFile
+from core.io.framefile import TemporaryFileError
 
 
 def _crop(seed: int) -> np.ndarray:
@@ -51,3 +52,22 @@ def test_closing_leaves_no_file():
     crops.close()
     with pytest.raises(OSError):
         os.fstat(fd)
+
+
+def test_a_failed_write_is_a_temporary_file_error():
+    class FullDisk:
+        def seek(self, offset):
+            pass
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+        def close(self):
+            pass
+
+    crops = CropFile()
+    crops._file.close()
+    crops._file = FullDisk()
+    with pytest.raises(TemporaryFileError, match="No space left"):
+        crops.add(0, _crop(0), (0, 0))
+    assert len(crops) == 0

@@ -174,7 +174,7 @@ def test_panel_options_reach_the_request(addon):
 
     settings = bpy.context.scene.likeness
     settings.video_path, settings.frame_start, settings.frame_end = __file__, 0, -1
-    assert jobs.request_from_settings(settings).photometric is False
-    settings.photometric, settings.personalize = True, True
+    assert jobs.request_from_settings(settings).photometric is True  # the panel's default: the accurate fit
+    settings.photometric, settings.personalize = False, True
     request = jobs.request_from_settings(settings)
-    assert request.photometric is True and request.personalize is True
+    assert request.photometric is False and request.personalize is True

@@ -17,7 +17,7 @@ _bilinear = None  # likewise for photometric_rows
 
 
 def get(name: str):
-    """The compiled kernel `name` (box_qp)."""
+    """The compiled kernel `name` (box_qp, gn_step, project_points, photometric_rows, disc_misfit)."""
     if not _compiled:
         _compile()
     return _compiled[name]
@@ -343,3 +343,31 @@ def _compile() -> None:
                               - rq[0] * dn_t[s, 0, e] - rq[1] * dn_t[s, 1, e] - rq[2] * dn_t[s, 2, e])
 
     _compiled["photometric_rows"] = photometric_rows
+
+    @njit(__name__, nogil=True, fastmath=True)
+    def disc_misfit(u, ic, axes, cos_a, soft, out):
+        """The iris search's score (core.tracking.iris): for each candidate axes[k] (K, 3), a soft disc
+        1 / (1 + exp(-(u . axis - cos_a) / soft)) over the eye pixels' directions u (P, 3) is compared with
+        their centred intensities ic (P,) (mean zero); out[k] += the share of their variance the disc leaves
+        unexplained (a disc brighter than its surround explains nothing). One pass per candidate, no
+        (P, K) temporaries, and without the GIL: the refinement's other thread runs meanwhile."""
+        n = u.shape[0]
+        total = 0.0
+        for p in range(n):
+            total += ic[p] * ic[p]
+        total = max(total, 1e-9)
+        for k in range(axes.shape[0]):
+            ax, ay, az = axes[k, 0], axes[k, 1], axes[k, 2]
+            s1 = 0.0
+            s2 = 0.0
+            cov = 0.0
+            for p in range(n):
+                d = 1.0 / (1.0 + np.exp(-((u[p, 0] * ax + u[p, 1] * ay + u[p, 2] * az) - cos_a) / soft))
+                s1 += d
+                s2 += d * d
+                cov += ic[p] * d
+            var = s2 - s1 * s1 / n + 1e-9
+            explained = cov * cov / var if cov < 0.0 else 0.0
+            out[k] += (total - explained) / total
+
+    _compiled["disc_misfit"] = disc_misfit

@@ -15,6 +15,7 @@ import numpy as np
 from ..facemodel.model import FaceModel
 from ..render.atlas import CELLS, texture_coords
 from ..render.camera import euler_to_matrix
+from . import _kernels
 from .gaze import _sphere_fit
 from .solver import FrameSolver
 
@@ -117,15 +118,10 @@ class IrisLocator:
             turn = euler_to_matrix(np.stack([pitch, yaw, np.zeros_like(yaw)], -1))  # Ry(yaw) Rx(pitch)
             total = np.zeros(len(yaw))
             for e, intensity, u, radius_px in eyes:
-                axis = np.einsum("ij,kjl,l->ki", rotation, turn, self.axes[e])
+                axis = np.ascontiguousarray(np.einsum("ij,kjl,l->ki", rotation, turn, self.axes[e]))
                 soft = self.sin_a * 0.6 / radius_px  # the disc's edge blurred over about a pixel
-                disc = 1.0 / (1.0 + np.exp(-(u @ axis.T - self.cos_a) / soft))  # (P, K)
-                dc = disc - disc.mean(0)
-                ic = intensity - intensity.mean()
-                var = (dc * dc).sum(0) + 1e-9
-                cov = ic @ dc
-                explained = np.where(cov < 0, cov * cov / var, 0.0)  # only a disc darker than the sclera counts
-                total += ((ic * ic).sum() - explained) / max((ic * ic).sum(), 1e-9)
+                # only a disc darker than the sclera counts (see _kernels.disc_misfit)
+                _kernels.get("disc_misfit")(u, intensity - intensity.mean(), axis, self.cos_a, soft, total)
             return total
 
         best = np.asarray(start, np.float64)

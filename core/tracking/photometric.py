@@ -15,8 +15,8 @@ CropKeeper); the frames between take their landmark fit plus the correction inte
 frames around them: the detector's error follows the expression, which changes slowly (dev seeds: weights
 0.0982 with every third frame, 0.0992 every fifth, 0.1010 every tenth, 0.1106 with none). The crops are kept
 by the landmark pass as the frames go by (JPEG, in a temporary file), so the clip is decoded once. A refined
-frame costs ~20 ms of CPU (decoding its crop, blur, visibility and lighting, prepared on a worker thread;
-then the Gauss-Newton chain), so the mode is opt-in (CaptureOptions.photometric / `--photometric`). On
+frame costs ~20 ms (decoding its crop, blur, visibility and lighting, then three Gauss-Newton iterations and
+the iris), so the mode is opt-in (CaptureOptions.photometric / `--photometric`). On
 synthetic clips (seeds 2001-2006 to choose the settings, 1001-1003 held out) it cuts the weight error by 20%
 with the iris locator (core.tracking.iris, on with it unless CaptureOptions.iris_gaze is off); see
 bench/accuracy_synth.py.
@@ -25,9 +25,7 @@ bench/accuracy_synth.py.
 from __future__ import annotations
 
 import warnings
-from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -54,7 +52,6 @@ HUBER = 2.0  # residuals beyond this many noise units count linearly (occluders,
 ITERATIONS = 3  # Gauss-Newton steps per frame from its landmark fit (2 lost most of the gain on a 45-frame clip)
 LIGHT_SAMPLES = 1000  # samples the frame's lighting is fitted to (2000: dev 0.0992 vs 0.0993, 1 ms more)
 MIN_LIGHT_SAMPLES = 50  # fewer seen samples than this: uniform light instead of a fit
-LOOKAHEAD = 3  # frames prepared ahead of the solve (each holds its cropped, blurred images)
 MIN_COS = 0.3  # vertices seen at a grazing angle slide over the silhouette: left out
 EDGE_MARGIN = 3  # pixels: vertices this close to the face's rendered edge (lids, lips, outline) are left out
 
@@ -361,9 +358,8 @@ def refine_fits(fits, crops: CropFile, points, model: FaceModel,
     None keeps the landmark gaze. job: a core.job.Job with a "photometric" stage, or None.
     Returns how many frames were refined.
 
-    Two threads share the work: a frame's preparation (decoding its crop, blur, gradients, visibility and
-    lighting at its landmark fit) does not depend on the frame before, so it runs ahead on a worker while
-    this thread solves the previous one (the solve is a chain: each frame is anchored to the last).
+    The refined frames are solved in order, as a chain: each is anchored to the one before (the temporal
+    prior), a tracking gap starting a new chain.
     """
     from .iris import IrisLocator
 
@@ -386,26 +382,30 @@ def refine_fits(fits, crops: CropFile, points, model: FaceModel,
     def appearance(i: int) -> np.ndarray:
         return refiner.albedo_samples(FrameImage.from_crop(*crops[i]), landmark_state(i))
 
-    def prepare(i: int):
-        frame = FrameImage.from_crop(*crops[i])
-        init = landmark_state(i)
-        return np.asarray(points[i], np.float64), frame, init, refiner.view(frame, init)
-
-    # One BLAS thread per caller: this thread and the workers each run their own products, and OpenBLAS's
-    # own threads on top of them (two per call here) made the pass 1.5x slower (720p s32: 4.2 s -> 2.8 s).
-    with threadpool_limits(1, user_api="blas"), \
-            ThreadPoolExecutor(max_workers=2, thread_name_prefix="likeness-photometric") as pool:
-        refiner.set_albedo(list(pool.map(appearance, refs)))
+    # One thread, and BLAS held to one thread too (OpenBLAS's own threads on these small products cost
+    # more than they gain). The frames' preparation used to run on two worker threads beside this one's
+    # Gauss-Newton chain, but then the same inputs to a frame's solve now and then gave another result: the
+    # same clip came out with weights up to 0.39 apart from one run to the next (d6, about 1 run in 3), and
+    # never with the preparation done here (the shared suspect is the numeric libraries called from two
+    # threads at once, OpenBLAS 0.3.23 in numpy 1.26; our own state was checked). Serial, a capture repeats
+    # exactly, for ~20% more time on this pass.
+    with threadpool_limits(1, user_api="blas"):
+        refiner.set_albedo([appearance(i) for i in refs])
         locator = IrisLocator(model, fits.identity, fits.solver) \
             if iris_rings is not None and fits.gaze is not None else None
         # the landmark fit, kept to spread the refinement's corrections to the frames in between
         lmk_weights, lmk_rot, lmk_trans = fits.weights.copy(), fits.rotation.copy(), fits.translation.copy()
         lmk_gaze = fits.gaze.copy() if fits.gaze is not None else None
-        chain = {"prev": None, "last_gaze": None}
-
-        def solve(i: int, prepared) -> None:
-            x, frame, init, view = prepared
-            prev = chain["prev"]
+        prev, last_gaze = None, None  # the chain: each refined frame is anchored to the one before
+        for k, i in enumerate(todo):
+            if job is not None:
+                job.step("photometric", k, len(todo))
+            if k and not fits.tracked[todo[k - 1]:i].all():
+                prev = None  # a gap in tracking: a new chain
+            x = np.asarray(points[i], np.float64)
+            frame = FrameImage.from_crop(*crops[i])
+            init = landmark_state(i)
+            view = refiner.view(frame, init)
             if locator is None:
                 st = refiner.refine(frame, x, init, prev, held, view=view)
             else:
@@ -413,8 +413,8 @@ def refine_fits(fits, crops: CropFile, points, model: FaceModel,
                 # lids, so the last iteration refits blink, squint and wide around them.
                 st = refiner.refine(frame, x, init, prev, held, iterations=ITERATIONS - 1, view=view)
                 if fits.closed[i].any():  # a shut lid hides the iris: keep the last open gaze
-                    if chain["last_gaze"] is not None:
-                        fits.gaze[i] = chain["last_gaze"]
+                    if last_gaze is not None:
+                        fits.gaze[i] = last_gaze
                 else:
                     lids = fits.solver.project(st) - frame.origin
                     g = locator.locate(frame.rgb_sharp, st.rotation, st.translation,
@@ -422,31 +422,13 @@ def refine_fits(fits, crops: CropFile, points, model: FaceModel,
                                        frame.origin)
                     if g is not None:
                         fits.gaze[i] = g[None]
-                        chain["last_gaze"] = fits.gaze[i].copy()
-                        for k, value in gaze_to_eye_look(fits.gaze[i][None], fits.solver.lm.names).items():
-                            st.weights[k] = value[0]
+                        last_gaze = fits.gaze[i].copy()
+                        for e, value in gaze_to_eye_look(fits.gaze[i][None], fits.solver.lm.names).items():
+                            st.weights[e] = value[0]
                 st = refiner.refine(frame, x, st, prev, held, iterations=1, view=view)
             fits.weights[i], fits.rotation[i], fits.translation[i] = np.clip(st.weights, 0, 1), st.rotation, \
                 st.translation
-            chain["prev"] = st
-
-        pending: deque = deque()  # (frame index, future of prepare), in order
-        for k, i in enumerate(todo):
-            if job is not None:
-                job.step("photometric", k, len(todo))
-            if k and not fits.tracked[todo[k - 1]:i].all():
-                while pending:  # a gap in tracking: the next frame starts a new chain
-                    j, future = pending.popleft()
-                    solve(j, future.result())
-                chain["prev"] = None
-            pending.append((i, pool.submit(prepare, i)))
-            # The oldest frame is solved once it is ready and another waits, or when the look-ahead is full.
-            while len(pending) > LOOKAHEAD or (len(pending) > 1 and pending[0][1].done()):
-                j, future = pending.popleft()
-                solve(j, future.result())
-        while pending:
-            j, future = pending.popleft()
-            solve(j, future.result())
+            prev = st
     if fits.tracked.any():
         _spread_corrections(fits, chosen, lmk_weights, lmk_rot, lmk_trans, lmk_gaze)
     if job is not None:
@@ -484,3 +466,5 @@ def warm_up(model: FaceModel) -> None:
     frame = FrameImage(np.full((64, 64, 3), 0.5, np.float32))
     st = FitState(np.eye(3), np.array([0.0, 0.0, -2.0]), np.zeros(model.n_expressions))
     refiner.refine(frame, solver.project(st), st, None, np.zeros(model.n_expressions, bool), iterations=1)
+    _kernels.get("disc_misfit")(np.array([[0.0, 0.0, 1.0]]), np.zeros(1), np.array([[0.0, 0.0, 1.0]]), 0.9, 0.01,
+                                np.zeros(1))  # the iris search's

@@ -69,3 +69,28 @@ def test_a_lash_line_over_a_light_iris_is_not_taken_for_the_iris(locator, gaze):
     loc, rot, trans = locator
     image, rings = eye_image(locator, gaze, iris=0.72, lash=0.15)
     assert loc.locate(image, rot, trans, rings, start=np.zeros(2)) is None
+
+
+def test_disc_score_kernel_matches_its_formula():
+    # The compiled search score against the numpy formula it replaced: the share of the eye pixels' variance
+    # a dark soft disc leaves unexplained, for every candidate axis.
+    from core.tracking import _kernels
+
+    rng = np.random.default_rng(3)
+    u = rng.normal(size=(400, 3)) + [0, 0, 3]
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    axes = rng.normal(size=(30, 3)) + [0, 0, 3]
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    intensity = rng.uniform(0, 1, 400)
+    intensity[u @ axes[0] > 0.97] -= 0.6  # a dark disc around the first axis
+    cos_a, soft = 0.96, 0.01
+    ic = intensity - intensity.mean()
+    disc = 1.0 / (1.0 + np.exp(-(u @ axes.T - cos_a) / soft))
+    dc = disc - disc.mean(0)
+    cov = ic @ dc
+    explained = np.where(cov < 0, cov * cov / ((dc * dc).sum(0) + 1e-9), 0.0)
+    expected = ((ic * ic).sum() - explained) / (ic * ic).sum()
+    out = np.zeros(30)
+    _kernels.get("disc_misfit")(np.ascontiguousarray(u), ic, np.ascontiguousarray(axes), cos_a, soft, out)
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-9)
+    assert out.argmin() == 0 and out[0] < 0.8 and np.median(out) > 0.95  # the disc is found, the rest explain little

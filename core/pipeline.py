@@ -77,10 +77,10 @@ class CaptureOptions:
     def stages(self) -> dict[str, float]:
         """Job stages and their share of the time (for the progress bar and ETA)."""
         # Measured at 720p (bench/capture.py, a 10-minute clip; a short one spends more on the identity):
-        # landmarks 80%, the fit 9%, the lighting 7%; the photometric refinement a fifth of the accurate mode.
+        # landmarks 80%, the fit 9%, the lighting 7%; the photometric refinement a quarter of the accurate mode.
         stages = {"landmarks": 0.80, "identity": 0.04, "fitting": 0.09}
         if self.photometric:
-            stages = {k: v * 0.78 for k, v in stages.items()} | {"photometric": 0.22}
+            stages = {k: v * 0.73 for k, v in stages.items()} | {"photometric": 0.27}
         if self.wants_lighting():
             stages["lighting"] = 0.07
         if self.personalize:  # modeling takes about as long as capturing (bench/model.py)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import mmap
 import tempfile
+import threading
 
 import numpy as np
 
@@ -35,6 +36,9 @@ class FrameFile:
         self._pending = 0  # rows in the buffer, not yet written
         self._written = 0  # rows in the file
         self._file = tempfile.TemporaryFile(prefix="likeness-frames-")
+        # One seek-then-read at a time: two threads reading frames at once (the photometric refinement's
+        # workers did) could each read from where the other had just moved the file: another frame's points.
+        self._lock = threading.RLock()
 
     def append(self, row) -> None:
         self._buffer[self._pending] = row
@@ -43,14 +47,15 @@ class FrameFile:
             self._flush()
 
     def _flush(self) -> None:
-        if self._pending:
-            try:
-                self._file.seek(self._written * self._row_bytes)
-                self._file.write(memoryview(self._buffer[:self._pending]).cast("B"))
-            except OSError as e:
-                raise TemporaryFileError(f"could not write a temporary frame file: {e}") from e
-            self._written += self._pending
-            self._pending = 0
+        with self._lock:
+            if self._pending:
+                try:
+                    self._file.seek(self._written * self._row_bytes)
+                    self._file.write(memoryview(self._buffer[:self._pending]).cast("B"))
+                except OSError as e:
+                    raise TemporaryFileError(f"could not write a temporary frame file: {e}") from e
+                self._written += self._pending
+                self._pending = 0
 
     def __len__(self) -> int:
         return self._written + self._pending
@@ -66,10 +71,11 @@ class FrameFile:
     def _read(self, start: int, stop: int) -> np.ndarray:
         out = np.empty((max(stop - start, 0), *self.row_shape), self.dtype)
         if len(out):
-            self._flush()
-            self._file.seek(start * self._row_bytes)
-            if self._file.readinto(memoryview(out).cast("B")) != out.nbytes:
-                raise TemporaryFileError("the temporary frame file came back short")
+            with self._lock:
+                self._flush()
+                self._file.seek(start * self._row_bytes)
+                if self._file.readinto(memoryview(out).cast("B")) != out.nbytes:
+                    raise TemporaryFileError("the temporary frame file came back short")
         return out
 
     def __getitem__(self, key) -> np.ndarray:

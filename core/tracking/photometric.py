@@ -382,13 +382,12 @@ def refine_fits(fits, crops: CropFile, points, model: FaceModel,
     def appearance(i: int) -> np.ndarray:
         return refiner.albedo_samples(FrameImage.from_crop(*crops[i]), landmark_state(i))
 
-    # One thread, and BLAS held to one thread too (OpenBLAS's own threads on these small products cost
-    # more than they gain). The frames' preparation used to run on two worker threads beside this one's
-    # Gauss-Newton chain, but then the same inputs to a frame's solve now and then gave another result: the
-    # same clip came out with weights up to 0.39 apart from one run to the next (d6, about 1 run in 3), and
-    # never with the preparation done here (the shared suspect is the numeric libraries called from two
-    # threads at once, OpenBLAS 0.3.23 in numpy 1.26; our own state was checked). Serial, a capture repeats
-    # exactly, for ~20% more time on this pass.
+    # One thread, and BLAS held to one thread (OpenBLAS's own threads on these small products cost more than
+    # they gain). The frames' preparation once ran on two worker threads beside this chain: ~20% less time on
+    # this pass, ~5% of a capture. They read the landmark points from the FrameFile at once, whose seek-then-
+    # read had no lock, and now and then got another frame's points: the same clip came out with weights up
+    # to 0.39 apart between runs (d6, about one run in three). FrameFile locks now (and the threaded pass then
+    # repeats exactly); the pass stays serial, which is simpler for the 5%.
     with threadpool_limits(1, user_api="blas"):
         refiner.set_albedo([appearance(i) for i in refs])
         locator = IrisLocator(model, fits.identity, fits.solver) \

@@ -79,3 +79,15 @@ def test_nothing_is_left_open():
         f.append(np.ones((5, 2)))
         raise RuntimeError("a capture failed half way")
     assert _open_fds() == before
+
+
+def test_rows_are_read_from_several_threads():
+    # Reads seek and then read: without the file's lock two threads now and then got each other's rows.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with FrameFile((478, 2), np.float32, block=64) as f:
+        for i in range(500):
+            f.append(np.full((478, 2), i, np.float32))
+        with ThreadPoolExecutor(4) as pool:
+            rows = list(pool.map(lambda i: float(f[i][0, 0]), list(range(500)) * 8))
+        assert rows == [float(i) for i in range(500)] * 8

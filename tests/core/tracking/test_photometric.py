@@ -66,8 +66,8 @@ def test_refinement_keeps_the_result_whole(captures):
 
 @pytest.mark.slow  # one more photometric capture of the module's clip (~5 s)
 def test_a_capture_repeats_exactly(synth, captures):
-    # The same video gives the same capture: the refinement once ran on two threads, and now and then a
-    # frame's solve gave another result for the same inputs.
+    # The same video gives the same capture: the refinement once read landmark points from two threads at
+    # once and now and then got another frame's.
     video, _ = synth
     again = capture_video(video, CaptureOptions(photometric=True))
     first = captures[2]

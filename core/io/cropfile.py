@@ -13,6 +13,7 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -22,20 +23,29 @@ from .framefile import TemporaryFileError
 JPEG_QUALITY = 95
 
 
+class FaceCrop(NamedTuple):
+    """The face's part of a video frame. image (h, w, 3) BGR uint8; origin (x, y): its top-left corner in the
+    frame (pixels); scale: image pixels per frame pixel (a big face is kept smaller: see face_crop)."""
+
+    image: np.ndarray
+    origin: tuple[int, int]
+    scale: float = 1.0
+
+
 class CropFile:
-    """{frame index: (crop (h, w, 3) BGR uint8, origin (x, y) of its top-left corner in the frame)}, on disk.
+    """{frame index: FaceCrop}, on disk.
 
     Frames are added in any order, each once; reading one decodes it again.
     """
 
     def __init__(self):
         self._file = tempfile.TemporaryFile(prefix="likeness-crops-")
-        self._index: dict[int, tuple[int, int, tuple[int, int]]] = {}  # frame -> (offset, length, origin)
+        self._index: dict[int, tuple[int, int, tuple[int, int], float]] = {}  # frame -> offset, length, origin, scale
         self._end = 0
         self._lock = threading.Lock()  # the refinement's workers read crops at the same time: one seek at a time
 
-    def add(self, frame: int, crop_bgr: np.ndarray, origin: tuple[int, int]) -> None:
-        ok, data = cv2.imencode(".jpg", crop_bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    def add(self, frame: int, crop: FaceCrop) -> None:
+        ok, data = cv2.imencode(".jpg", crop.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if not ok:
             raise TemporaryFileError(f"could not encode the face crop of frame {frame}")
         with self._lock:
@@ -44,18 +54,19 @@ class CropFile:
                 self._file.write(data.tobytes())
             except OSError as e:
                 raise TemporaryFileError(f"could not write the temporary face crop file: {e}") from e
-            self._index[int(frame)] = (self._end, len(data), (int(origin[0]), int(origin[1])))
+            self._index[int(frame)] = (self._end, len(data), (int(crop.origin[0]), int(crop.origin[1])),
+                                       float(crop.scale))
             self._end += len(data)
 
-    def __getitem__(self, frame: int) -> tuple[np.ndarray, tuple[int, int]]:
-        offset, length, origin = self._index[int(frame)]
+    def __getitem__(self, frame: int) -> FaceCrop:
+        offset, length, origin, scale = self._index[int(frame)]
         with self._lock:
             self._file.seek(offset)
             data = np.frombuffer(self._file.read(length), np.uint8)
         crop = cv2.imdecode(data, cv2.IMREAD_COLOR)
         if crop is None:
             raise TemporaryFileError(f"the stored face crop of frame {frame} could not be decoded")
-        return crop, origin
+        return FaceCrop(crop, origin, scale)
 
     def __contains__(self, frame) -> bool:
         return int(frame) in self._index

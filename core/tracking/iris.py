@@ -71,7 +71,7 @@ class IrisLocator:
         self.cos_a = np.cos(np.radians(IRIS_HALF_ANGLE))
         self.sin_a = np.sin(np.radians(IRIS_HALF_ANGLE))
 
-    def _eye_pixels(self, red: np.ndarray, ring: np.ndarray, centre_cam: np.ndarray, origin: np.ndarray):
+    def _eye_pixels(self, red: np.ndarray, ring: np.ndarray, centre_cam: np.ndarray, camera: tuple):
         """Intensities (P,) inside the lid ring, their points' directions on the eyeball (P, 3), its radius
         in pixels; None when the eye is too small or shut."""
         h, w = red.shape
@@ -85,29 +85,30 @@ class IrisLocator:
         if len(xs) < 12:
             return None
         px, py = xs + lo[0], ys + lo[1]
-        fx, fy = px + origin[0], py + origin[1]  # in the video frame
-        ray = np.stack([(fx - self.cx) / self.focal, -(fy - self.cy) / self.focal, -np.ones(len(px))], 1)
+        focal, cx, cy = camera
+        ray = np.stack([(px - cx) / focal, -(py - cy) / focal, -np.ones(len(px))], 1)
         ray /= np.linalg.norm(ray, axis=1, keepdims=True)
         b = ray @ centre_cam
         s = b - np.sqrt(np.clip(self.radius**2 - (centre_cam @ centre_cam - b * b), 0, None))
         u = ray * s[:, None] - centre_cam
         u /= np.linalg.norm(u, axis=1, keepdims=True)
-        return red[py, px].astype(np.float64), u, self.radius * self.focal / -centre_cam[2]
+        return red[py, px].astype(np.float64), u, self.radius * focal / -centre_cam[2]
 
     def locate(self, rgb: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
                lids_px: tuple[np.ndarray, np.ndarray], start: np.ndarray,
-               origin: np.ndarray = (0.0, 0.0)) -> np.ndarray | None:
+               camera: tuple[float, float, float] | None = None) -> np.ndarray | None:
         """Gaze [yaw, pitch] degrees (as core.tracking.gaze) near start (2,); None where no eye is seen or no
         dark disc explains the eye (see MIN_EXPLAINED).
 
         rgb (H, W, 3) float 0..1; rotation (3, 3), translation (3,): the head; lids_px: the fitted lid
-        outlines in pixels of rgb, [left, right]; origin: rgb's top-left corner in the video frame.
+        outlines in pixels of rgb, [left, right]; camera: (focal, cx, cy) in rgb's pixels (FrameImage.intrinsics
+        of a crop), None: the video frame's.
         """
         red = cv2.GaussianBlur(np.ascontiguousarray(rgb[..., 0]), (0, 0), 0.6)
         eyes = []
         for e in range(2):
             centre_cam = rotation @ self.centres[e] + translation
-            seen = self._eye_pixels(red, lids_px[e], centre_cam, np.asarray(origin, np.float64))
+            seen = self._eye_pixels(red, lids_px[e], centre_cam, camera or (self.focal, self.cx, self.cy))
             if seen is not None:
                 eyes.append((e,) + seen)
         if not eyes:

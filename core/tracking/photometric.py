@@ -25,14 +25,16 @@ bench/accuracy_synth.py.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..facemodel.model import FaceModel
-from ..io.cropfile import CropFile
+from ..io.cropfile import CropFile, FaceCrop
 from ..render.atlas import visible_triangles
 from ..render.rasterize import rasterize
 from ..render.sh import SH_C0, sh_basis, vertex_normals
@@ -54,11 +56,20 @@ LIGHT_SAMPLES = 1000  # samples the frame's lighting is fitted to (2000: dev 0.0
 MIN_LIGHT_SAMPLES = 50  # fewer seen samples than this: uniform light instead of a fit
 MIN_COS = 0.3  # vertices seen at a grazing angle slide over the silhouette: left out
 EDGE_MARGIN = 3  # pixels: vertices this close to the face's rendered edge (lids, lips, outline) are left out
+LOOKAHEAD = 3  # refined frames prepared ahead of the one being solved
+CROP_SIDE = 320  # pixels: a bigger face crop is scaled down to this (its longer side) before it is kept
 
 
-def face_crop(image_bgr: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-    """(crop (h, w, 3), its top-left corner (x, y)) of a frame around the face's landmark points (L, 2), with a
-    margin for the fitted mesh beyond the points; the whole frame where the points are not all finite."""
+def face_crop(image_bgr: np.ndarray, points: np.ndarray, max_side: int = CROP_SIDE) -> FaceCrop:
+    """The part of a frame around the face's landmark points (L, 2), with a margin for the fitted mesh beyond
+    the points (the whole frame where the points are not all finite), scaled down to at most max_side pixels.
+
+    Why scaled: every cost of a refined frame but the per-sample ones (decoding, blur, gradients, z-buffer)
+    grows with the crop's area, and the term compares a blurred face: a 720p close-up's 430-pixel crop
+    holds little more of what it sees than 320 pixels do (dev seeds, weights: 0.0993 full size, 0.0996 at 320,
+    0.1004 at 256; a refined 720p frame ~20% cheaper at 320).
+    """
+    crop, origin = image_bgr, (0, 0)
     if np.isfinite(points).all():
         h, w = image_bgr.shape[:2]
         lo, hi = points.min(0), points.max(0)
@@ -66,17 +77,24 @@ def face_crop(image_bgr: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, tu
         x0, y0 = (max(int(v - pad), 0) for v in lo)
         x1, y1 = min(int(hi[0] + pad) + 1, w), min(int(hi[1] + pad) + 1, h)
         if x1 - x0 > 16 and y1 - y0 > 16:
-            return image_bgr[y0:y1, x0:x1], (x0, y0)
-    return image_bgr, (0, 0)
+            crop, origin = image_bgr[y0:y1, x0:x1], (x0, y0)
+    scale = min(1.0, max_side / max(crop.shape[:2]))
+    if scale < 1.0:
+        # fx, fy given (no dsize): OpenCV maps pixel centres by exactly this scale (see FrameImage.intrinsics)
+        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return FaceCrop(crop, origin, scale)
 
 
 class FrameImage:
     """One frame as the refinement reads it, cropped to the face: blurred RGB (0..1), its grey level and the
-    grey gradients; origin (2,): the crop's top-left corner in the video frame (pixels)."""
+    grey gradients; origin (2,): the crop's top-left corner in the video frame (pixels); scale: crop pixels
+    per frame pixel. blur: Gaussian sigma in frame pixels."""
 
-    def __init__(self, rgb: np.ndarray, blur: float = BLUR, origin: tuple[int, int] = (0, 0)):
+    def __init__(self, rgb: np.ndarray, blur: float = BLUR, origin: tuple[int, int] = (0, 0), scale: float = 1.0):
         self.origin = np.asarray(origin, np.float64)
+        self.scale = float(scale)
         self.height, self.width = rgb.shape[:2]
+        blur *= scale
         self.rgb_sharp = rgb  # the iris locator wants the edges
         self.rgb = cv2.GaussianBlur(rgb, (0, 0), blur) if blur > 0 else rgb
         self.gray = np.ascontiguousarray(self.rgb @ LUMA.astype(np.float32))
@@ -87,13 +105,23 @@ class FrameImage:
     def from_bgr(cls, image_bgr: np.ndarray, points: np.ndarray | None = None) -> FrameImage:
         """From a video frame, cropped around the face's landmark points (L, 2) where given: the blur, the
         gradients and the z-buffer then cost the face's size, not the frame's (a 720p frame is 4x a face)."""
-        crop, origin = face_crop(image_bgr, points) if points is not None else (image_bgr, (0, 0))
-        return cls.from_crop(crop, origin)
+        return cls.from_crop(face_crop(image_bgr, points) if points is not None else FaceCrop(image_bgr, (0, 0)))
 
     @classmethod
-    def from_crop(cls, crop_bgr: np.ndarray, origin: tuple[int, int]) -> FrameImage:
-        """From a face_crop of a video frame (BGR uint8) and its top-left corner in the frame."""
-        return cls(cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0, origin=origin)
+    def from_crop(cls, crop: FaceCrop) -> FrameImage:
+        """From a face_crop of a video frame (BGR uint8)."""
+        rgb = cv2.cvtColor(crop.image, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+        return cls(rgb, origin=crop.origin, scale=crop.scale)
+
+    def intrinsics(self, focal: float, cx: float, cy: float) -> tuple[float, float, float]:
+        """(focal, cx, cy) of the video's camera in this crop's pixels: a point at frame pixel p is at
+        (p - origin + 0.5) * scale - 0.5 here (pixel centres, as cv2.resize maps them)."""
+        s = self.scale
+        return focal * s, (cx - self.origin[0] + 0.5) * s - 0.5, (cy - self.origin[1] + 0.5) * s - 0.5
+
+    def to_crop(self, p: np.ndarray) -> np.ndarray:
+        """Frame pixels (..., 2) in this crop's pixels."""
+        return (p - self.origin + 0.5) * self.scale - 0.5
 
     @staticmethod
     def sample(image: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -141,9 +169,9 @@ class PhotometricRefiner:
     # geometry -------------------------------------------------------------------------------------------
     def _project(self, vc: np.ndarray, frame: FrameImage) -> np.ndarray:
         """(V, 2) pixels in the frame's crop of camera-space points (V, 3)."""
-        s = self.solver
+        focal, cx, cy = frame.intrinsics(self.solver.focal, self.solver.cx, self.solver.cy)
         iz = -1.0 / vc[:, 2]
-        return np.stack([s.cx + s.focal * vc[:, 0] * iz, s.cy - s.focal * vc[:, 1] * iz], 1) - frame.origin
+        return np.stack([cx + focal * vc[:, 0] * iz, cy - focal * vc[:, 1] * iz], 1)
 
     def visibility(self, st: FitState, frame: FrameImage):
         """(S,) usable samples (seen, facing, away from edges), (S, 3) camera normals, (S, 2) crop pixels."""
@@ -216,13 +244,13 @@ class PhotometricRefiner:
     def _photometric(self, frame: FrameImage, st: FitState, usable: np.ndarray, light: np.ndarray):
         """Weighted residuals (U,) and Jacobian (U, 6 + E) of the photometric term at the usable samples
         (U,) indices, in noise units (one compiled pass: _kernels.photometric_rows)."""
-        s = self.solver
+        focal, cx, cy = frame.intrinsics(self.solver.focal, self.solver.cx, self.solver.cy)
         r = np.empty(len(usable))
         jac = np.empty((len(usable), 6 + self.n_exp))
         _kernels.get("photometric_rows")(
             usable, self.base, self.exp_t, self.n0, self.dn_t, self.albedo, st.weights, st.rotation,
-            st.translation, light, LUMA, frame.gray, frame.gx, frame.gy, s.focal, s.cx, s.cy,
-            float(frame.origin[0]), float(frame.origin[1]), INTENSITY_NOISE, HUBER, PHOTO_WEIGHT, r, jac)
+            st.translation, light, LUMA, frame.gray, frame.gx, frame.gy, focal, cx, cy, 0.0, 0.0,
+            INTENSITY_NOISE, HUBER, PHOTO_WEIGHT, r, jac)
         return r, jac
 
     def view(self, frame: FrameImage, st: FitState) -> tuple[np.ndarray, np.ndarray]:
@@ -309,7 +337,7 @@ class CropKeeper:
         self._run_start = None
 
     def _keep(self, i: int, image_bgr: np.ndarray, points: np.ndarray) -> None:
-        self.crops.add(i, *face_crop(image_bgr, np.asarray(points, np.float64)))
+        self.crops.add(i, face_crop(image_bgr, np.asarray(points, np.float64)))
 
     def __enter__(self) -> CropKeeper:
         return self
@@ -359,7 +387,9 @@ def refine_fits(fits, crops: CropFile, points, model: FaceModel,
     Returns how many frames were refined.
 
     The refined frames are solved in order, as a chain: each is anchored to the one before (the temporal
-    prior), a tracking gap starting a new chain.
+    prior), a tracking gap starting a new chain. A frame's preparation (decoding its crop, blur, gradients,
+    visibility and lighting at its landmark fit) does not depend on the chain, so a worker thread prepares
+    the next frames while this one solves (720p: the pass ~20% shorter).
     """
     from .iris import IrisLocator
 
@@ -380,31 +410,32 @@ def refine_fits(fits, crops: CropFile, points, model: FaceModel,
         return FitState(fits.rotation[i], fits.translation[i], fits.weights[i].copy())
 
     def appearance(i: int) -> np.ndarray:
-        return refiner.albedo_samples(FrameImage.from_crop(*crops[i]), landmark_state(i))
+        return refiner.albedo_samples(FrameImage.from_crop(crops[i]), landmark_state(i))
 
-    # One thread, and BLAS held to one thread (OpenBLAS's own threads on these small products cost more than
-    # they gain). The frames' preparation once ran on two worker threads beside this chain: ~20% less time on
-    # this pass, ~5% of a capture. They read the landmark points from the FrameFile at once, whose seek-then-
-    # read had no lock, and now and then got another frame's points: the same clip came out with weights up
-    # to 0.39 apart between runs (d6, about one run in three). FrameFile locks now (and the threaded pass then
-    # repeats exactly); the pass stays serial, which is simpler for the 5%.
-    with threadpool_limits(1, user_api="blas"):
-        refiner.set_albedo([appearance(i) for i in refs])
+    def prepare(i: int):
+        frame = FrameImage.from_crop(crops[i])
+        init = landmark_state(i)
+        return np.asarray(points[i], np.float64), frame, init, refiner.view(frame, init)
+
+    # BLAS held to one thread per caller: OpenBLAS's own threads on these small products, on top of ours, made
+    # the pass 1.5x slower. What the worker reads is safe to read beside the chain: crops and points (a
+    # FrameFile) lock their seek-then-read (unlocked, a worker once got another frame's points now and then,
+    # and the same clip came out with weights up to 0.39 apart between runs), and a frame's landmark fit is
+    # read before that frame is solved.
+    with threadpool_limits(1, user_api="blas"), \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="likeness-photometric") as pool:
+        refiner.set_albedo(list(_ahead(pool, appearance, refs)))
         locator = IrisLocator(model, fits.identity, fits.solver) \
             if iris_rings is not None and fits.gaze is not None else None
         # the landmark fit, kept to spread the refinement's corrections to the frames in between
         lmk_weights, lmk_rot, lmk_trans = fits.weights.copy(), fits.rotation.copy(), fits.translation.copy()
         lmk_gaze = fits.gaze.copy() if fits.gaze is not None else None
         prev, last_gaze = None, None  # the chain: each refined frame is anchored to the one before
-        for k, i in enumerate(todo):
+        for k, (i, (x, frame, init, view)) in enumerate(zip(todo, _ahead(pool, prepare, todo))):
             if job is not None:
                 job.step("photometric", k, len(todo))
             if k and not fits.tracked[todo[k - 1]:i].all():
                 prev = None  # a gap in tracking: a new chain
-            x = np.asarray(points[i], np.float64)
-            frame = FrameImage.from_crop(*crops[i])
-            init = landmark_state(i)
-            view = refiner.view(frame, init)
             if locator is None:
                 st = refiner.refine(frame, x, init, prev, held, view=view)
             else:
@@ -415,10 +446,10 @@ def refine_fits(fits, crops: CropFile, points, model: FaceModel,
                     if last_gaze is not None:
                         fits.gaze[i] = last_gaze
                 else:
-                    lids = fits.solver.project(st) - frame.origin
+                    lids = frame.to_crop(fits.solver.project(st))
                     g = locator.locate(frame.rgb_sharp, st.rotation, st.translation,
                                        (lids[iris_rings[0]], lids[iris_rings[1]]), fits.gaze[i].mean(0),
-                                       frame.origin)
+                                       frame.intrinsics(fits.solver.focal, fits.solver.cx, fits.solver.cy))
                     if g is not None:
                         fits.gaze[i] = g[None]
                         last_gaze = fits.gaze[i].copy()
@@ -433,6 +464,18 @@ def refine_fits(fits, crops: CropFile, points, model: FaceModel,
     if job is not None:
         job.step("photometric", len(todo), len(todo))
     return len(todo)
+
+
+def _ahead(pool: ThreadPoolExecutor, fn: Callable, items, depth: int = LOOKAHEAD) -> Iterator:
+    """fn(item) for each item, in order, computed on the pool up to depth items ahead of the caller (a bound:
+    a prepared frame holds a few MB of images)."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) > depth:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def _spread_corrections(fits, chosen: np.ndarray, weights: np.ndarray, rot: np.ndarray, trans: np.ndarray,

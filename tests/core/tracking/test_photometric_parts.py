@@ -7,7 +7,17 @@ import numpy as np
 
 from core.render.sh import SH_C1, SH_C2, SH_C3, SH_C4, sh_basis
 from core.tracking import _kernels
-from core.tracking.photometric import HUBER, INTENSITY_NOISE, LUMA, PHOTO_WEIGHT, _chosen, _spread, store_crops
+from core.tracking.photometric import (
+    HUBER,
+    INTENSITY_NOISE,
+    LUMA,
+    PHOTO_WEIGHT,
+    FrameImage,
+    _chosen,
+    _spread,
+    face_crop,
+    store_crops,
+)
 from core.tracking.solver import rodrigues
 
 
@@ -111,9 +121,9 @@ def test_crops_kept_while_streaming_are_the_refined_frames():
     points = np.where(found[:, None, None], box[None], np.nan)
     with store_crops([image] * len(found), points, 3) as crops:
         assert crops.frames().tolist() == np.flatnonzero(_chosen(found, 3)).tolist()
-        crop, origin = crops[0]
+        crop, origin, scale = crops[0]
         x0, y0 = origin
-        assert crop.shape[2] == 3 and 0 <= x0 < 20 and 0 <= y0 < 16
+        assert scale == 1.0 and crop.shape[2] == 3 and 0 <= x0 < 20 and 0 <= y0 < 16
         assert np.abs(crop.astype(int) - image[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]]).mean() < 3
 
 
@@ -124,3 +134,25 @@ def test_a_run_without_a_refined_frame_keeps_its_landmark_fit():
     delta[[0, 2]] = [[1.0], [3.0]]
     out = _spread(delta, chosen, tracked)
     np.testing.assert_allclose(out[:, 0], [1, 2, 3, 0, 0, 0])
+
+
+def test_a_big_face_is_kept_smaller_and_its_pixels_still_line_up():
+    # A 600-pixel face crop is scaled to CROP_SIDE; a frame point must land on the same picture detail in the
+    # scaled crop (FrameImage.to_crop and intrinsics), else the refinement compares the wrong pixels.
+    y, x = np.mgrid[0:720, 0:1280].astype(np.float64)
+    image = np.zeros((720, 1280, 3), np.uint8)
+    spot = np.array([700.3, 377.8])  # a bright blob at a sub-pixel position of the frame
+    image[...] = (255 * np.exp(-((x - spot[0]) ** 2 + (y - spot[1]) ** 2) / (2 * 12.0**2)))[..., None]
+    points = np.array([[450.0, 120.0], [830.0, 120.0], [640.0, 580.0]])
+    crop = face_crop(image, points, max_side=256)
+    assert max(crop.image.shape[:2]) <= 256 and crop.scale < 0.5
+    frame = FrameImage.from_crop(crop)
+    g = frame.gray - frame.gray.min()
+    yy, xx = np.mgrid[0:g.shape[0], 0:g.shape[1]]
+    centroid = np.array([(g * xx).sum(), (g * yy).sum()]) / g.sum()
+    np.testing.assert_allclose(centroid, frame.to_crop(spot), atol=0.05)  # pixel centres, not corners
+    # the camera in crop pixels projects like to_crop of the frame's projection
+    focal, cx, cy = frame.intrinsics(1000.0, 640.0, 360.0)
+    xyz = np.array([0.02, -0.01, -0.5])
+    in_frame = np.array([640.0 + 1000.0 * xyz[0] / 0.5, 360.0 - 1000.0 * xyz[1] / 0.5])
+    np.testing.assert_allclose([cx + focal * xyz[0] / 0.5, cy - focal * xyz[1] / 0.5], frame.to_crop(in_frame))

@@ -75,14 +75,15 @@ def gaze_from_iris(iris_px: np.ndarray, rotation: np.ndarray, translation: np.nd
     ray[..., 1] = -(iris_px[..., 1] - center[1]) / focal
     ray[..., 2] = -1.0
     ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
-    c = np.einsum("nij,ej->nei", rotation, eyes.centers) + translation[:, None, :]  # (N, 2, 3) camera space
+    # matmul rather than einsum: this runs once per frame in the tracking loop, where einsum's set-up dominated
+    c = eyes.centers @ rotation.transpose(0, 2, 1) + translation[:, None, :]  # (N, 2, 3) camera space
     b = (ray * c).sum(-1)  # distance along the ray to the closest approach to the centre
     closest2 = (c * c).sum(-1) - b * b
     s = b - np.sqrt(np.clip(eyes.radius**2 - closest2, 0.0, None))  # the near hit (or the closest point)
     hit = ray * s[..., None]
     d = hit - c
     d /= np.linalg.norm(d, axis=-1, keepdims=True)
-    d_head = np.einsum("nji,nej->nei", rotation, d)  # R^T d
+    d_head = d @ rotation  # R^T d, per eye
     return direction_to_angles(d_head) - direction_to_angles(eyes.rest)[None]
 
 
@@ -90,14 +91,15 @@ def gaze_to_eye_look(gaze: np.ndarray, names: tuple[str, ...] | list[str]) -> di
     """eyeLook{In,Out,Up,Down}_{L,R} weights (N,) in [0, 1] from gaze (N, 2, 2), keyed by index in names."""
     h, up, down = EYE_LOOK_DEGREES["horizontal"], EYE_LOOK_DEGREES["up"], EYE_LOOK_DEGREES["down"]
     out: dict[int, np.ndarray] = {}
+    index = {n: i for i, n in enumerate(names)}
     for e, side in enumerate(EYE_NAMES):
         yaw, pitch = gaze[:, e, 0], gaze[:, e, 1]
         outward = yaw if side == "L" else -yaw  # the left eye looks out towards +X, the right towards -X
         values = {"Out": outward / h, "In": -outward / h, "Up": -pitch / up, "Down": pitch / down}
         for what, value in values.items():
             name = f"eyeLook{what}_{side}"
-            if name in names:
-                out[list(names).index(name)] = np.clip(value, 0.0, 1.0)
+            if name in index:
+                out[index[name]] = np.clip(value, 0.0, 1.0)
     return out
 
 

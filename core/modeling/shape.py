@@ -90,8 +90,11 @@ class ShapeOptions:
     landmark_frames: int = 240  # at most this many frames for the landmark term
     # A detector's errors repeat from frame to frame (its own idea of a face), so more frames do not make
     # them average out: the landmark term counts as this many frames' worth of evidence in all (0: each
-    # frame counts fully).
-    landmark_evidence: float = 10.0
+    # frame counts fully). 1 rather than 10: on a dev clip tracked as a user's would be (seed 2001) the shapes
+    # came out 5x further from the truth than the generic ones at 10 and 1.8x at 1 (with the true tracking:
+    # -6% and -3%), and on a real clip (d13) the re-rendered face was as close either way (0.0349 / 0.0347):
+    # the extra evidence bought a closer fit to MediaPipe's own errors, not to the face.
+    landmark_evidence: float = 1.0
     # Off by default: on synthetic clips (known truth) any weight above ~0.01 made the shapes worse, as a
     # free per-vertex albedo lets vertices slide over smooth skin to fit noise; kept for experiments.
     photometric: float = 0.0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 
@@ -35,6 +36,7 @@ class Job:
     # Stages and their share of the whole job, e.g. {"landmarks": 0.7, "fitting": 0.3}.
     weights: dict[str, float] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
+    _remap: tuple[float, float] = (1.0, 0.0)  # fraction -> scale * fraction + offset (see repeat)
     _started: float = field(default_factory=time.perf_counter)
     _last_emit: float = 0.0
 
@@ -59,7 +61,8 @@ class Job:
             before += w
         share = self.weights.get(stage, 1.0 if not self.weights else 0.0)
         within = done / total if total else 0.0
-        fraction = min(1.0, before + share * within)
+        scale, offset = self._remap
+        fraction = min(1.0, scale * (before + share * within) + offset)
         elapsed = time.perf_counter() - self._started
         eta = elapsed * (1 - fraction) / fraction if fraction > 0.01 else None
         self.progress = Progress(stage, done, total, fraction, eta, message)
@@ -68,6 +71,30 @@ class Job:
         if self.on_progress and (now - self._last_emit > 0.05 or done == total):
             self._last_emit = now
             self.on_progress(self.progress)
+
+
+    @contextmanager
+    def repeat(self, first_stage: str, index: int, count: int) -> Iterator[None]:
+        """Within the block, the stages from first_stage to the end report as the index-th (0-based) of count
+        equal parts of their share, so that a loop running them up to count times moves the bar forwards
+        instead of back (e.g. the personal model built again after each re-track)."""
+        start = 0.0
+        for name, w in self.weights.items():
+            if name == first_stage:
+                break
+            start += w
+        else:
+            start = 0.0  # unknown stage, or no weights: the whole bar
+        saved = self._remap
+        self._remap = (1.0 / count, start * (1.0 - 1.0 / count) + (1.0 - start) * index / count)
+        try:
+            yield
+        finally:
+            self._remap = saved
+
+    def silent(self) -> Job:
+        """A job that reports nothing but is cancelled with this one (work inside another stage's share)."""
+        return Job(cancel_event=self.cancel_event)
 
 
 def quiet_job() -> Job:

@@ -463,7 +463,7 @@ def retrack(capture: Capture, person: PersonalModel, model=None, job: Job | None
             raise ModelingError(str(e)) from e
 
         def refine(fits):
-            refine_fits(fits, crops, capture.landmarks, pfm, rings)
+            refine_fits(fits, crops, capture.landmarks, pfm, rings, job)
     with crops if refine is not None else contextlib.nullcontext():
         result = track_clip(capture.landmarks, valid, tuple(capture.image_size), layout, pfm,
                             timestamps=capture.timestamps, detector_confidence=None, options=tracking, job=job,
@@ -511,20 +511,24 @@ def personalize(video: str | Path, capture: Capture, options: ModelingOptions | 
     model = model or load_face_model()
     job = job or quiet_job()
     opt = options or ModelingOptions()
-    person = build_personal_model(video, capture, opt, job, model)
+    builds = 1 + max_rounds if capture.landmarks is not None else 1
+    with job.repeat("keyframes", 0, builds):  # the bar moves on through the rounds, never back
+        person = build_personal_model(video, capture, opt, job, model)
     if capture.landmarks is None:
         return person, capture
     best = tracking_rms(capture, model)
     history = [round(best, 3)]
     result = (person, capture)
-    for _ in range(max_rounds):
-        tracked, _ = retrack(capture, person, model, video=video)
+    for k in range(max_rounds):
+        tracked, _ = retrack(capture, person, model, job.silent(), video=video)  # cancellable, inside the round
         rms = tracking_rms(tracked, model, person)
         history.append(round(rms, 3))
         if not np.isfinite(rms) or rms > best * (1 - min_gain):
             break
         best, result = rms, (person, tracked)
-        person = build_personal_model(video, tracked, opt, job, model)  # from the better-tracked capture
+        with job.repeat("keyframes", k + 1, builds):
+            person = build_personal_model(video, tracked, opt, job, model)  # from the better-tracked capture
     person, capture = result
     person.metadata["tracking_rms_px"] = history
+    job.step("albedo", 1, 1)  # done, however many rounds the loop ran
     return person, capture

@@ -3,6 +3,8 @@
 Stages (Job stages in brackets): check the capture against the video; choose keyframes covering the
 expressions the clip shows; decode them ["keyframes"]; fit the shape corrections on them ["shape"];
 stream the whole clip once more to unwrap the static albedo and regress the dynamic albedo ["albedo"].
+The first three are fit_personal_shapes, the last fit_personal_albedo: personalize re-tracks with shapes
+alone and unwraps the albedo once, from the capture it returns.
 """
 
 from __future__ import annotations
@@ -110,34 +112,68 @@ def build_personal_model(video: str | Path, capture: Capture, options: ModelingO
     if not set(STAGES) <= set(job.weights):  # a caller's job (capture --personalize) already shares them out
         job.weights = dict(STAGES)
     model = model or load_face_model()
-    t_start = time.perf_counter()
-    timing: dict[str, float] = {}
+    person, vertex_albedo = fit_personal_shapes(video, capture, opt, job, model)
+    if person.metadata.get("warnings"):  # the clip was refused: the generic model, already complete
+        return person
+    return fit_personal_albedo(video, person, capture, opt, job, model, vertex_albedo)
+
+
+@dataclass
+class _Clip:
+    """A video and its capture, checked against each other: what both modeling steps read."""
+
+    reader: object  # core.video reader (its path and size)
+    camera: Camera
+    weights: np.ndarray  # (frames, 53) in the model's expression order
+    usable: np.ndarray  # (frames,) bool: tracked confidently enough to learn from
+
+
+def _open_clip(video: str | Path, capture: Capture, opt: ModelingOptions, model) -> _Clip:
     try:
         reader = open_video(video)
     except VideoError as e:
         raise ModelingError(str(e)) from e
     check_capture_matches(capture, reader)
+    if capture.focal <= 0:
+        raise ModelingError("the capture has no focal length; capture the video again")
     weights = capture_weights(capture, model)
     usable = capture.tracked & (np.asarray(capture.confidence) >= opt.min_confidence)
     usable &= np.isfinite(weights).all(1) & np.isfinite(capture.rotation).all(1)
-    camera = Camera(reader.width, reader.height, float(capture.focal))
+    return _Clip(reader, Camera(reader.width, reader.height, float(capture.focal)), weights, usable)
+
+
+def fit_personal_shapes(video: str | Path, capture: Capture, options: ModelingOptions | None = None,
+                        job: Job | None = None, model=None) -> tuple[PersonalModel, np.ndarray | None]:
+    """The neutral and expression shape corrections only ("keyframes" and "shape" stages): a PersonalModel
+    whose albedo is a placeholder until fit_personal_albedo, and the shape fit's per-vertex albedo (F, 3) or
+    None (what the albedo pass lights its frames with, where the photometric term made one). Enough to
+    re-track with, which needs no albedo, so personalize's intermediate rounds skip the albedo pass.
+
+    Errors as build_personal_model; a clip refused with on_poor_tracking="generic" gives the generic model
+    with metadata["warnings"].
+    """
+    opt = options or ModelingOptions()
+    job = job or quiet_job()
+    model = model or load_face_model()
+    t_start = time.perf_counter()
+    clip = _open_clip(video, capture, opt, model)
+    weights, usable, camera = clip.weights, clip.usable, clip.camera
     meta = {"source_video": str(video), "capture_frames": capture.n_frames,
             "capture_id": capture.metadata.get("id", ""), "usable_frames": int(usable.sum()),
             "options": _options_dict(opt)}
-    if capture.focal <= 0:
-        raise ModelingError("the capture has no focal length; capture the video again")
     if usable.sum() < max(5, opt.min_tracked_fraction * capture.n_frames):
         msg = (f"the face is tracked in only {int(usable.sum())} of {capture.n_frames} frames; a personal model "
                "needs a clip where the face is visible most of the time")
         if opt.on_poor_tracking != "generic":
             raise ModelingError(msg)
         meta["warnings"] = [msg + " (generic model written)"]
-        return generic_personal_model(model, capture.identity, metadata=meta)
+        return generic_personal_model(model, capture.identity, metadata=meta), None
+    timing: dict[str, float] = {}
 
     # 1. keyframes
     keys = select_keyframes(weights, usable, opt.keyframes)
     job.step("keyframes", 0, len(keys))
-    images = _read_frames(reader, capture, keys, job)
+    images = _read_frames(clip.reader, capture, keys, job)
     lighting = _initial_lighting(capture)
     rot = euler_to_matrix(capture.rotation)
     landmark_points = landmark_points_for(model, capture.landmarks.shape[1]) if capture.landmarks is not None \
@@ -154,6 +190,7 @@ def build_personal_model(video: str | Path, capture: Capture, options: ModelingO
     # 2. shape corrections
     t0 = time.perf_counter()
     n_face = uvmaps.face_vertex_count(model)
+    vertex_albedo = None
     if opt.personal_shapes:
         # Lighting in the image's own terms first: the capture's may be in another colour space.
         _refine_keyframe_lighting(model, kfs, camera, capture.identity)
@@ -166,7 +203,6 @@ def build_personal_model(video: str | Path, capture: Capture, options: ModelingO
         corrections = np.zeros((1 + model.n_expressions, n_face, 3), np.float32)
         maps = np.zeros((1 + model.n_expressions, res, res, 3), np.float32)
         fitted = np.zeros(model.n_expressions, bool)
-        vertex_albedo = None
     neutral_corr = np.zeros((model.n_vertices, 3), np.float32)
     neutral_corr[:n_face] = corrections[0]
     expr_corr = np.zeros((model.n_expressions, model.n_vertices, 3), np.float32)
@@ -174,23 +210,34 @@ def build_personal_model(video: str | Path, capture: Capture, options: ModelingO
     timing["shape_s"] = time.perf_counter() - t0
     meta["fitted_shapes"] = [n for n, f in zip(model.expression_names, fitted) if f]
     meta["keyframes"] = np.asarray(capture.frame_indices)[keys].tolist()
-
-    # 3. albedo over the whole clip
-    t0 = time.perf_counter()
+    meta["timing"] = timing
     person = PersonalModel(identity=capture.identity, neutral_correction=neutral_corr,
                            expression_names=model.expression_names, expression_corrections=expr_corr,
                            albedo=np.zeros((1, 1, 3), np.float32), correction_maps=maps, metadata=meta)
+    return person, vertex_albedo
+
+
+def fit_personal_albedo(video: str | Path, person: PersonalModel, capture: Capture,
+                        options: ModelingOptions | None = None, job: Job | None = None,
+                        model=None, vertex_albedo: np.ndarray | None = None) -> PersonalModel:
+    """person (from fit_personal_shapes) with its static and dynamic albedo, unwrapped from the whole clip as
+    tracked in `capture` ("albedo" stage). vertex_albedo: fit_personal_shapes's. Modifies and returns person."""
+    opt = options or ModelingOptions()
+    job = job or quiet_job()
+    model = model or load_face_model()
+    t0 = time.perf_counter()
+    clip = _open_clip(video, capture, opt, model)
     static, dyn_names, dyn_maps, albedo_info, mean_light = _albedo_pass(
-        model, person, reader, capture, weights, usable, camera, opt, vertex_albedo, kfs, job)
+        model, person, clip.reader, capture, clip.weights, clip.usable, clip.camera, opt, vertex_albedo, job)
     person.albedo = static
     person.dynamic_albedo_names = dyn_names
     person.dynamic_albedo = dyn_maps
     person.lighting = mean_light
+    timing = person.metadata.setdefault("timing", {})
     timing["albedo_s"] = time.perf_counter() - t0
-    timing["total_s"] = time.perf_counter() - t_start
-    meta["albedo"] = albedo_info
-    meta["timing"] = timing
-    meta["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    timing["total_s"] = sum(v for k, v in timing.items() if k != "total_s")
+    person.metadata["albedo"] = albedo_info
+    person.metadata["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     return person
 
 
@@ -299,7 +346,7 @@ def _refine_keyframe_lighting(model, kfs: list[Keyframe], camera: Camera, identi
 
 
 def _albedo_pass(model, person: PersonalModel, reader, capture: Capture, weights: np.ndarray, usable: np.ndarray,
-                 camera: Camera, opt: ModelingOptions, vertex_albedo, kfs, job: Job):
+                 camera: Camera, opt: ModelingOptions, vertex_albedo, job: Job):
     """Stream the clip once: per-frame lighting from the keyframes' vertex albedo, then the accumulators."""
     import cv2
 
@@ -507,28 +554,39 @@ def personalize(video: str | Path, capture: Capture, options: ModelingOptions | 
     Returns a model and the capture tracked with it (capture.metadata["personal_model"] names it); when
     re-tracking does not improve on the generic fit, the model and the capture as given. Without stored
     landmarks the capture cannot be re-tracked and comes back as given.
+
+    The rounds fit shapes only (re-tracking needs no albedo); the albedo is unwrapped once, at the end, from
+    the capture that is returned, so it is registered by the tracking that goes with the model.
     """
     model = model or load_face_model()
     job = job or quiet_job()
     opt = options or ModelingOptions()
-    builds = 1 + max_rounds if capture.landmarks is not None else 1
-    with job.repeat("keyframes", 0, builds):  # the bar moves on through the rounds, never back
-        person = build_personal_model(video, capture, opt, job, model)
-    if capture.landmarks is None:
+    if not set(STAGES) <= set(job.weights):
+        job.weights = dict(STAGES)
+    parts = 1 + max_rounds if capture.landmarks is not None else 1  # shape rounds, then the albedo
+    with job.repeat("keyframes", 0, parts):  # the bar moves on through the rounds, never back
+        person, vertex_albedo = fit_personal_shapes(video, capture, opt, job, model)
+    if person.metadata.get("warnings"):
         return person, capture
-    best = tracking_rms(capture, model)
-    history = [round(best, 3)]
-    result = (person, capture)
-    for k in range(max_rounds):
-        tracked, _ = retrack(capture, person, model, job.silent(), video=video)  # cancellable, inside the round
-        rms = tracking_rms(tracked, model, person)
-        history.append(round(rms, 3))
-        if not np.isfinite(rms) or rms > best * (1 - min_gain):
-            break
-        best, result = rms, (person, tracked)
-        with job.repeat("keyframes", k + 1, builds):
-            person = build_personal_model(video, tracked, opt, job, model)  # from the better-tracked capture
-    person, capture = result
+    result = (person, vertex_albedo, capture)
+    history: list[float] = []
+    if capture.landmarks is not None:
+        best = tracking_rms(capture, model)
+        history.append(round(best, 3))
+        for k in range(max_rounds):
+            tracked, _ = retrack(capture, person, model, job.silent(), video=video)  # cancellable
+            rms = tracking_rms(tracked, model, person)
+            history.append(round(rms, 3))
+            if not np.isfinite(rms) or rms > best * (1 - min_gain):
+                break
+            best, result = rms, (person, vertex_albedo, tracked)
+            if k + 1 == max_rounds:
+                break  # a model built from this capture would not be re-tracked, so would not be checked
+            with job.repeat("keyframes", k + 1, parts):
+                person, vertex_albedo = fit_personal_shapes(video, tracked, opt, job, model)  # better tracked
+    person, vertex_albedo, capture = result
+    with job.repeat("keyframes", parts - 1, parts):
+        person = fit_personal_albedo(video, person, capture, opt, job, model, vertex_albedo)
     person.metadata["tracking_rms_px"] = history
     job.step("albedo", 1, 1)  # done, however many rounds the loop ran
     return person, capture

@@ -356,6 +356,14 @@ class _Problem:
         # (L, N): each landmark point as a combination of the evaluated vertices (others stay generic).
         lm.sel = sp.csr_matrix((bary.ravel()[keep], (rows[keep], col[keep])), shape=(len(ids), len(self.verts)))
         lm.sel_t = lm.sel.T.tocsr()
+        # The landmark term reads the corrections at the points' corner vertices only, a seventh of the
+        # face's: its products go through those rows of the sampling (b_used) instead of the whole face.
+        lm.used = np.unique(lm.sel.indices)
+        lm.sel_used = lm.sel[:, lm.used].tocsr()
+        lm.sel_used_t = lm.sel_used.T.tocsr()
+        lm.b_used = self.b[lm.used]
+        lm.b_used_t = lm.b_used.T.tocsr()
+        lm.m_used = self.m[lm.used]
         # Generic model-space landmark points per frame: sum over corners of (base + w @ expressions).
         corner_pts = self.base_shape[flat][None] + np.tensordot(weights, self.expr[:, flat], axes=1)
         lm.generic = (corner_pts.reshape(len(weights), len(ids), 3, 3) * bary[None, :, :, None]).sum(2)
@@ -412,6 +420,11 @@ class _Problem:
 
     def _apply_data(self, y: np.ndarray) -> np.ndarray:
         """J^T W J y for pyramid texels y (P, 3S)."""
+        if self.photo is None:  # landmarks alone: through their corner vertices only (the same product)
+            lm = self.lm
+            c = (lm.b_used @ y).reshape(len(lm.used), self.n_slots, 3) * lm.m_used[..., None]
+            g = self._lm_apply(c, lm.sel_used, lm.sel_used_t) * lm.m_used[..., None]
+            return lm.b_used_t @ g.reshape(len(lm.used), -1)
         c = self.corrections(y)  # (N, S, 3)
         g = np.zeros_like(c)
         if self.photo is not None:
@@ -421,18 +434,19 @@ class _Problem:
             t = mb[..., 0] * d[..., 0:1] + mb[..., 1] * d[..., 1:2] + mb[..., 2] * d[..., 2:3]
             g += self.uncombine(p.w, t)
         if self.lm is not None:
-            g += self._lm_apply(c)
+            g += self._lm_apply(c, self.lm.sel, self.lm.sel_t)
         g *= self.m[..., None]
         return self.bt @ g.reshape(len(self.verts), -1)
 
-    def _lm_apply(self, c: np.ndarray) -> np.ndarray:
+    def _lm_apply(self, c: np.ndarray, sel, sel_t) -> np.ndarray:
+        """The landmark term's J^T W J on corrections c (M, S, 3) at the vertices sel (L, M) reads."""
         lm = self.lm
-        at = (lm.sel @ c.reshape(len(self.verts), -1)).reshape(-1, self.n_slots, 3)  # (L, S, 3)
+        at = (sel @ c.reshape(len(c), -1)).reshape(-1, self.n_slots, 3)  # (L, S, 3)
         d = self.combine(lm.w, at)  # (K, L, 3)
         mb = lm.mblk
         t = mb[..., 0] * d[..., 0:1] + mb[..., 1] * d[..., 1:2] + mb[..., 2] * d[..., 2:3]
         back = self.uncombine(lm.w, t)  # (L, S, 3)
-        return (lm.sel_t @ back.reshape(back.shape[0], -1)).reshape(len(self.verts), self.n_slots, 3)
+        return (sel_t @ back.reshape(back.shape[0], -1)).reshape(len(c), self.n_slots, 3)
 
     def _apply_prior(self, y: np.ndarray) -> np.ndarray:
         return (self.level_prior * y + self.lap @ y) * (self.slot_prior * self.axis_prior)[None]

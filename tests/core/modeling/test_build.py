@@ -112,3 +112,40 @@ def test_retrack_of_a_photometric_capture_refines_against_the_video(tmp_path, fa
     assert gap(refined) < 0.5 * gap(landmarks_only), (gap(refined), gap(landmarks_only))
     with pytest.raises(ModelingError):
         retrack(capture, generic, face_model, video=tmp_path / "missing.mp4")
+
+
+def test_shapes_then_albedo_is_the_whole_model(small_clip, make_capture, face_model):
+    from core.modeling import fit_personal_albedo, fit_personal_shapes
+
+    video, truth = small_clip
+    cap = make_capture(truth)
+    whole = build_personal_model(video, cap, _fast(), model=face_model)
+    shapes, vertex_albedo = fit_personal_shapes(video, cap, _fast(), model=face_model)
+    assert shapes.albedo.shape == (1, 1, 3)  # a placeholder until the albedo step
+    np.testing.assert_array_equal(shapes.expression_corrections, whole.expression_corrections)
+    person = fit_personal_albedo(video, shapes, cap, _fast(), model=face_model, vertex_albedo=vertex_albedo)
+    np.testing.assert_array_equal(person.albedo, whole.albedo)
+    assert person.dynamic_albedo_names == whole.dynamic_albedo_names
+
+
+def test_personalize_unwraps_the_albedo_once(small_clip, make_capture, face_model, monkeypatch):
+    from core.modeling import build
+
+    video, truth = small_clip
+    passes = []
+    real = build._albedo_pass
+
+    def counted(*args, **kwargs):
+        passes.append(args[3])  # the capture it unwraps
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(build, "_albedo_pass", counted)
+    # A capture with every weight at zero fits its landmarks badly, so re-tracking improves it and the loop
+    # models the person again from the better capture.
+    given = replace(make_capture(truth), weights=np.zeros_like(truth["weights"]))
+    person, capture = build.personalize(video, given, _fast(), model=face_model, max_rounds=2)
+    rms = person.metadata["tracking_rms_px"]
+    assert len(rms) == 3 and rms[1] < rms[0]
+    # two rounds of shapes, yet the clip unwrapped once: from the capture returned (the re-tracked one)
+    assert len(passes) == 1 and passes[0] is capture and capture is not given
+    assert person.albedo.shape == (1024, 1024, 3)

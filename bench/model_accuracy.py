@@ -181,7 +181,10 @@ def run_real(args) -> dict:
         frames = np.flatnonzero(cap.tracked)
         pick = frames[np.linspace(0, len(frames) - 1, min(args.frames, len(frames))).round().astype(int)]
         want = {int(cap.frame_indices[i]): int(i) for i in pick}
-        errors = {"generic": [], "shapes": [], "dynamic": []}
+        # Each model is rendered with its own tracking, as personalize returns them: the generic with the
+        # capture, the personal variants with the capture re-tracked with the personal model. shapes_on_generic:
+        # the personal shapes on the generic model's weights and pose (what session 6 reported as "shapes").
+        errors = {"generic": [], "shapes": [], "dynamic": [], "shapes_on_generic": []}
         strongest = int(pick[np.argmax(np.abs(capture_weights(cap, model)[pick]).sum(1))])
         panel = None
         for frame in open_video(video, 0, max(want) + 1):
@@ -191,16 +194,18 @@ def run_real(args) -> dict:
             image = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB).astype(np.float32) / 255
             renders = {}
             masks = []
-            for key, who, shapes, dyn in (("generic", generic, False, False), ("shapes", person, True, False),
-                                          ("dynamic", person, True, True)):
-                img, face = _render(model, who, camera, cap, i, shapes, dyn, image)
+            for key, who, tracked, shapes, dyn in (("generic", generic, cap, False, False),
+                                                   ("shapes", person, again, True, False),
+                                                   ("dynamic", person, again, True, True),
+                                                   ("shapes_on_generic", person, cap, True, False)):
+                img, face = _render(model, who, camera, tracked, i, shapes, dyn, image)
                 renders[key] = img
                 masks.append(face)
-            mask = masks[0] & masks[1]
+            mask = np.logical_and.reduce(masks)
             for key, img in renders.items():
                 errors[key].append(float(np.abs(img - image)[mask].mean()))
             if i == strongest:
-                panel = _panel(image, renders, person, masks[1])
+                panel = _panel(image, renders, person, mask)
         row = {"clip": video.stem, "frames": len(pick), "seconds_model": seconds,
                **{f"photo_{k}": float(np.mean(v)) for k, v in errors.items()},
                "landmark_rms_generic": tracking_rms(cap, model),

@@ -474,44 +474,37 @@ def personal_face_model(model, person: PersonalModel):
 
 
 def retrack(capture: Capture, person: PersonalModel, model=None, job: Job | None = None,
-            video: str | Path | None = None) -> tuple[Capture, float]:
+            video: str | Path | None = None, crops=None) -> tuple[Capture, float]:
     """Track the capture's stored landmarks again with the personal model; returns (capture, mean RMS px).
 
     Pose, weights, identity and gaze are refitted; lighting and landmarks are kept. A capture made with the
     photometric refinement is refined against the video's frames again when the video is given (without it
-    the re-track is landmark-only, a less accurate kind of fit than the capture's).
+    the re-track is landmark-only, a less accurate kind of fit than the capture's). crops: the video's face
+    crops from refinement_crops, where the caller re-tracks several times (one decoding pass for all).
     """
     from ..tracking import TrackingOptions, layout_for, track_clip
     from ..tracking.iris import MEDIAPIPE_LID_RINGS
-    from ..tracking.photometric import refine_fits, store_crops
+    from ..tracking.photometric import refine_fits
 
     model = model or load_face_model()
     if capture.landmarks is None:
         raise ModelingError("the capture keeps no landmarks, so it cannot be tracked again with the personal model")
     pfm = personal_face_model(model, person)
     layout = layout_for(capture.landmarks.shape[1], pfm)
-    opts = capture.metadata.get("options", {}) if isinstance(capture.metadata.get("options"), dict) else {}
+    opts = _capture_options(capture)
     tracking = TrackingOptions(quality=opts.get("quality", "balanced"), smoothing=opts.get("smoothing", 0.5),
                                focal=float(capture.focal))
     valid = np.isfinite(capture.landmarks).all((1, 2))
+    own = crops is None and video is not None
+    if own:
+        crops = refinement_crops(capture, video)
     refine = None
-    if video is not None and opts.get("photometric"):
-        try:
-            reader = open_video(video, opts.get("start", 0) or 0, opts.get("stop"), opts.get("stride", 1) or 1)
-        except VideoError as e:
-            raise ModelingError(str(e)) from e
-        check_capture_matches(capture, reader)
+    if crops is not None:
         rings = MEDIAPIPE_LID_RINGS if opts.get("iris_gaze", True) and layout.name == "mediapipe478" else None
-
-        try:  # one decoding pass keeps the face crops the refinement reads
-            crops = store_crops((frame.image for frame in reader), capture.landmarks,
-                                int(opts.get("photometric_stride", 1)))
-        except VideoError as e:
-            raise ModelingError(str(e)) from e
 
         def refine(fits):
             refine_fits(fits, crops, capture.landmarks, pfm, rings, job)
-    with crops if refine is not None else contextlib.nullcontext():
+    with crops if own and crops is not None else contextlib.nullcontext():
         result = track_clip(capture.landmarks, valid, tuple(capture.image_size), layout, pfm,
                             timestamps=capture.timestamps, detector_confidence=None, options=tracking, job=job,
                             refine=refine)
@@ -522,6 +515,30 @@ def retrack(capture: Capture, person: PersonalModel, model=None, job: Job | None
                   gaze=None if result.gaze is None else result.gaze.astype(np.float32),
                   confidence=result.confidence.astype(np.float32), metadata=meta)
     return new, float(np.nanmean(result.rms))
+
+
+def _capture_options(capture: Capture) -> dict:
+    opts = capture.metadata.get("options")
+    return opts if isinstance(opts, dict) else {}
+
+
+def refinement_crops(capture: Capture, video: str | Path):
+    """The face crops a re-track of a photometric capture refines against (a CropFile: close it), or None
+    for a capture made without the refinement. One decoding pass of the video."""
+    from ..tracking.photometric import store_crops
+
+    opts = _capture_options(capture)
+    if not opts.get("photometric") or capture.landmarks is None:
+        return None
+    try:
+        reader = open_video(video, opts.get("start", 0) or 0, opts.get("stop"), opts.get("stride", 1) or 1)
+    except VideoError as e:
+        raise ModelingError(str(e)) from e
+    check_capture_matches(capture, reader)
+    try:
+        return store_crops((frame.image for frame in reader), capture.landmarks, int(opts.get("photometric_stride", 1)))
+    except VideoError as e:
+        raise ModelingError(str(e)) from e
 
 
 def tracking_rms(capture: Capture, model=None, person: PersonalModel | None = None) -> float:
@@ -573,17 +590,19 @@ def personalize(video: str | Path, capture: Capture, options: ModelingOptions | 
     if capture.landmarks is not None:
         best = tracking_rms(capture, model)
         history.append(round(best, 3))
-        for k in range(max_rounds):
-            tracked, _ = retrack(capture, person, model, job.silent(), video=video)  # cancellable
-            rms = tracking_rms(tracked, model, person)
-            history.append(round(rms, 3))
-            if not np.isfinite(rms) or rms > best * (1 - min_gain):
-                break
-            best, result = rms, (person, vertex_albedo, tracked)
-            if k + 1 == max_rounds:
-                break  # a model built from this capture would not be re-tracked, so would not be checked
-            with job.repeat("keyframes", k + 1, parts):
-                person, vertex_albedo = fit_personal_shapes(video, tracked, opt, job, model)  # better tracked
+        crops = refinement_crops(capture, video)  # every round re-tracks the same frames: decode them once
+        with crops if crops is not None else contextlib.nullcontext():
+            for k in range(max_rounds):
+                tracked, _ = retrack(capture, person, model, job.silent(), video=video, crops=crops)  # cancellable
+                rms = tracking_rms(tracked, model, person)
+                history.append(round(rms, 3))
+                if not np.isfinite(rms) or rms > best * (1 - min_gain):
+                    break
+                best, result = rms, (person, vertex_albedo, tracked)
+                if k + 1 == max_rounds:
+                    break  # a model built from this capture would not be re-tracked, so would not be checked
+                with job.repeat("keyframes", k + 1, parts):
+                    person, vertex_albedo = fit_personal_shapes(video, tracked, opt, job, model)  # better tracked
     person, vertex_albedo, capture = result
     with job.repeat("keyframes", parts - 1, parts):
         person = fit_personal_albedo(video, person, capture, opt, job, model, vertex_albedo)

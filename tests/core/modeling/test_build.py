@@ -110,8 +110,20 @@ def test_retrack_of_a_photometric_capture_refines_against_the_video(tmp_path, fa
     # With no corrections to the model, the photometric re-track is the capture's own kind of fit again.
     gap = lambda c: float(np.abs(c.weights - capture.weights)[capture.tracked].mean())  # noqa: E731
     assert gap(refined) < 0.5 * gap(landmarks_only), (gap(refined), gap(landmarks_only))
+    # personalize decodes the crops once for all its re-tracks: the same fit as decoding them each time
+    from core.modeling.build import refinement_crops
+
+    with refinement_crops(capture, video) as crops:
+        shared, _ = retrack(capture, generic, face_model, crops=crops)
+    np.testing.assert_array_equal(shared.weights, refined.weights)
+    assert refinement_crops(landmarks_only_capture(capture), video) is None
     with pytest.raises(ModelingError):
         retrack(capture, generic, face_model, video=tmp_path / "missing.mp4")
+
+
+def landmarks_only_capture(capture):
+    meta = dict(capture.metadata, options=dict(capture.metadata["options"], photometric=False))
+    return replace(capture, metadata=meta)
 
 
 def test_shapes_then_albedo_is_the_whole_model(small_clip, make_capture, face_model):

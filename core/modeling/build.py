@@ -183,8 +183,9 @@ def fit_personal_shapes(video: str | Path, capture: Capture, options: ModelingOp
     frames = None
     if capture.landmarks is not None and landmark_points is not None:
         use = np.flatnonzero(usable)
+        # the points as stored (float32): the shape fit converts only the frames it uses
         frames = LandmarkFrames(weights[use], rot[use], np.asarray(capture.translation, np.float64)[use],
-                                np.asarray(capture.landmarks, np.float64)[use])
+                                np.asarray(capture.landmarks)[use])
     timing["keyframes_s"] = time.perf_counter() - t_start
 
     # 2. shape corrections

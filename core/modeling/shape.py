@@ -56,7 +56,7 @@ class LandmarkFrames:
     weights: np.ndarray  # (K, 53)
     rotation: np.ndarray  # (K, 3, 3)
     translation: np.ndarray  # (K, 3)
-    points: np.ndarray  # (K, L, 2) pixels, NaN where missing
+    points: np.ndarray  # (K, L, 2) pixels, NaN where missing (any float type)
 
 
 @dataclass
@@ -370,7 +370,7 @@ class _Problem:
         lm.w = self.slot_weights(weights)
         lm.rot = np.asarray(frames.rotation, np.float64)[pick]
         lm.trans = np.asarray(frames.translation, np.float64)[pick]
-        lm.detected = np.asarray(frames.points, np.float64)[pick]
+        lm.detected = np.asarray(frames.points)[pick].astype(np.float64)  # not the whole clip in float64
         trust = np.ones(len(ids)) if lp.trust is None else np.asarray(lp.trust, np.float64)
         lm.valid = np.isfinite(lm.detected).all(-1) & (trust > 0)[None]
         lm.trust = trust

@@ -553,15 +553,19 @@ def tracking_rms(capture: Capture, model=None, person: PersonalModel | None = No
     layout = layout_for(capture.landmarks.shape[1], fm)
     lm = layout.model
     w = capture_weights(capture, model)
-    pts = lm.points(capture.identity, w)  # (F, L, 3)
     rot = euler_to_matrix(capture.rotation)
-    cam = np.einsum("fij,flj->fli", rot, pts) + capture.translation[:, None]
     camera = Camera(int(capture.image_size[0]), int(capture.image_size[1]), float(capture.focal))
-    p = camera.project(cam)
     use = layout.weights > 0
-    d = np.linalg.norm(p[:, use] - capture.landmarks[:, use], axis=-1)
-    good = capture.tracked & np.isfinite(d).all(1)
-    return float(np.sqrt((d[good] ** 2).mean(1)).mean()) if good.any() else float("nan")
+    rms = []
+    for a in range(0, capture.n_frames, 256):  # in blocks: the points of a whole clip would be ~40 KB a frame
+        b = slice(a, a + 256)
+        pts = lm.points(capture.identity, w[b])  # (F, L, 3)
+        cam = np.einsum("fij,flj->fli", rot[b], pts) + capture.translation[b, None]
+        d = np.linalg.norm(camera.project(cam)[:, use] - capture.landmarks[b][:, use], axis=-1)
+        good = capture.tracked[b] & np.isfinite(d).all(1)
+        rms.append(np.sqrt((d[good] ** 2).mean(1)))
+    rms = np.concatenate(rms)
+    return float(rms.mean()) if len(rms) else float("nan")
 
 
 def personalize(video: str | Path, capture: Capture, options: ModelingOptions | None = None,

@@ -8,8 +8,8 @@ timed, and its memory not counted); then this process builds the model. peak_mb 
 resident memory while modeling (sampled) minus its size before. Last line: seconds=... clip_seconds=... peak_mb=...
 
 --loop times what `python -m core capture VIDEO --personalize` adds to a capture instead: the model, then
-re-tracking with it and modeling again while the landmark fit improves (core.modeling.personalize, up to
-three models and two re-tracks); retracks=... says how many re-tracks it ran.
+re-tracking with it and fitting the shapes again while the landmark fit improves (core.modeling.personalize:
+up to two shape fits and two re-tracks, then one albedo pass); retracks=... says how many re-tracks it ran.
 """
 
 from __future__ import annotations

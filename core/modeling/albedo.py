@@ -20,8 +20,8 @@ import numpy as np
 from ..render.atlas import CELLS, cell_rect, visible_triangles
 from ..render.camera import Camera
 from ..render.rasterize import project_mesh, rasterize, uv_rasterize
-from ..render.sh import sh_basis, vertex_normals
-from . import uvmaps
+from ..render.sh import vertex_normals
+from . import _kernels, uvmaps
 
 # Shapes that fold, stretch or press skin: the only ones offered a dynamic albedo map.
 WRINKLE_SHAPES = (
@@ -67,7 +67,7 @@ class _Texels:
         frags = uv_rasterize(model, size)
         tri = frags.triangle.ravel()
         flat = np.flatnonzero(tri >= 0)
-        corners = np.asarray(model.triangles)[tri[flat]]
+        corners = np.asarray(model.triangles, np.int64)[tri[flat]]
         bary = frags.bary.reshape(-1, 3)[flat].astype(np.float64)
         if vertex_filter is not None:
             keep = vertex_filter[corners].all(1)
@@ -75,7 +75,8 @@ class _Texels:
         return cls(size, flat, corners, bary, model.n_vertices)
 
     def subset(self, keep: np.ndarray) -> _Texels:
-        return _Texels(self.size, self.flat[keep], self.corners[keep], self.bary[keep], self.n_vertices)
+        return _Texels(self.size, self.flat[keep], np.ascontiguousarray(self.corners[keep]),
+                       np.ascontiguousarray(self.bary[keep]), self.n_vertices)
 
     def interpolate(self, values: np.ndarray) -> np.ndarray:
         """(V, C) per-vertex values -> (T, C), as one sparse product (3 corners a texel)."""
@@ -110,51 +111,19 @@ class FrameUnwrapper:
                           perspective=True)
         # A texel is visible when it is no farther than the nearest surface around its pixel.
         self._zbuf = cv2.erode(frags.depth, np.ones((3, 3), np.uint8))
-        # Everything a texel needs from its corners, interpolated in one product: pixel + depth, normal, point.
+        # What a texel needs from its corners (the unwrap kernel interpolates them): pixel + depth, normal, point.
         self._attrs = np.concatenate([pts, vertex_normals(vertices_cam, self.model.triangles), vertices_cam],
                                      axis=1).astype(np.float32)
-        self._image = image_rgb
-        self._lighting = np.asarray(lighting, np.float64)
+        self._image = np.ascontiguousarray(image_rgb, np.float32)
+        self._lighting = np.ascontiguousarray(lighting, np.float64)
 
     def sample(self, texels: _Texels, min_cos: float) -> tuple[np.ndarray, np.ndarray]:
         """(T, 3) albedo estimate and (T,) confidence (0 where hidden, off-frame or too oblique)."""
-        cam = self.camera
-        attrs = texels.interpolate(self._attrs)  # (T, 9) float32
-        p, n, pos = attrs[:, :3], attrs[:, 3:6], attrs[:, 6:9]  # pixel x, y, depth; normal; camera point
-        nn = np.sqrt(np.einsum("tc,tc->t", n, n)) * np.sqrt(np.einsum("tc,tc->t", pos, pos))
-        cos = -np.einsum("tc,tc->t", n, pos) / np.maximum(nn, 1e-12)
-        ok = (cos > min_cos) & (p[:, 0] >= 0) & (p[:, 0] <= cam.width - 1) & (p[:, 1] >= 0)
-        ok &= p[:, 1] <= cam.height - 1
-        idx = np.flatnonzero(ok)
-        q = p[idx]
-        s = self.depth_scale
-        h, w = self._zbuf.shape
-        xi = np.clip(np.rint((q[:, 0] + 0.5) * s - 0.5).astype(np.int64), 0, w - 1)
-        yi = np.clip(np.rint((q[:, 1] + 0.5) * s - 0.5).astype(np.int64), 0, h - 1)
-        idx = idx[q[:, 2] <= self._zbuf[yi, xi] + 0.003]  # a texel behind the nearest surface is hidden
-        q = p[idx]
-        nv = n[idx] / np.sqrt(np.einsum("tc,tc->t", n[idx], n[idx]))[:, None]
-        shading = sh_basis(nv) @ self._lighting.astype(np.float32)
-        good = shading.min(1) > 0.05
-        idx, q, shading = idx[good], q[good], shading[good]
-        colour = _remap_points(self._image, q[:, 0], q[:, 1])
-        albedo = np.zeros((len(p), 3), np.float32)
-        conf = np.zeros(len(p), np.float32)
-        albedo[idx] = colour / shading
-        conf[idx] = cos[idx] ** 2
+        albedo = np.empty((len(texels.flat), 3), np.float32)
+        conf = np.empty(len(texels.flat), np.float32)
+        _kernels.get("unwrap")(texels.corners, texels.bary, self._attrs, self._zbuf, float(self.depth_scale),
+                               self._image, self._lighting, float(min_cos), albedo, conf)
         return albedo, conf
-
-
-def _remap_points(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Bilinear samples of image (H, W, C) at points (N,) -> (N, C), via cv2.remap on a folded map."""
-    n = len(x)
-    cols = 2048
-    rows = -(-n // cols)
-    pad = rows * cols - n
-    mx = np.concatenate([x, np.zeros(pad)]).astype(np.float32).reshape(rows, cols)
-    my = np.concatenate([y, np.zeros(pad)]).astype(np.float32).reshape(rows, cols)
-    out = cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return out.reshape(rows * cols, -1)[:n]
 
 
 class AlbedoAccumulator:
@@ -218,10 +187,8 @@ class AlbedoAccumulator:
         if dynamic and len(self.dyn.flat):
             a, c = self.unwrap.sample(self.dyn, self.opt.min_cos)
             j = self._fill
-            self._buf_c[j] = c
-            self._buf_ca[j] = (c[:, None] * a).T
+            _kernels.get("add_dynamic")(a, c, self._buf_c[j], self._buf_ca[j], self.s_uu)
             self._buf_x[j] = np.concatenate([[1.0], w])
-            self.s_uu += (c[:, None] * a * a).astype(np.float64)
             self._fill += 1
             if self._fill == len(self._buf_x):
                 self._flush()
@@ -229,10 +196,7 @@ class AlbedoAccumulator:
             self.excitation += w >= self.opt.min_weight
         if static:
             a, c = self.unwrap.sample(self.static, self.opt.min_cos)
-            self.s_cu += c[:, None] * a
-            self.s_c += c
-            if len(w):
-                self.s_cw += c[:, None] * w[None]
+            _kernels.get("add_static")(a, c, w, self.s_cu, self.s_c, self.s_cw)
             self.frames_static += 1
 
     def _flush(self) -> None:

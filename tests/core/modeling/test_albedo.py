@@ -26,12 +26,18 @@ def _frame(face_model, yaw: float, size: int = 256):
     return camera, albedo, sh, v, np.ascontiguousarray(image, np.float32)
 
 
-def test_a_rendered_frame_unwraps_to_its_albedo(face_model):
-    camera, albedo, sh, v, image = _frame(face_model, yaw=0.0)
+def _unwrapped(face_model, yaw: float):
+    """(texels, the atlas the frame was rendered with, unwrapped albedo (T, 3), confidence (T,))."""
+    camera, albedo, sh, v, image = _frame(face_model, yaw)
     texels = _Texels.build(face_model, albedo.shape[0])
     unwrap = FrameUnwrapper(face_model, camera)
     unwrap.set_frame(image, v, sh)
     got, conf = unwrap.sample(texels, min_cos=0.4)
+    return texels, albedo, got, conf
+
+
+def test_a_rendered_frame_unwraps_to_its_albedo(face_model):
+    texels, albedo, got, conf = _unwrapped(face_model, yaw=0.0)
     seen = conf > 0
     assert seen.sum() > 2000
     truth = albedo.reshape(-1, 3)[texels.flat]
@@ -41,11 +47,7 @@ def test_a_rendered_frame_unwraps_to_its_albedo(face_model):
 
 
 def test_skin_turned_away_or_hidden_is_not_sampled(face_model):
-    camera, albedo, sh, v, image = _frame(face_model, yaw=70.0)
-    texels = _Texels.build(face_model, albedo.shape[0])
-    unwrap = FrameUnwrapper(face_model, camera)
-    unwrap.set_frame(image, v, sh)
-    _, conf = unwrap.sample(texels, min_cos=0.4)
+    texels, _, _, conf = _unwrapped(face_model, yaw=70.0)
     # texel positions on the head (model x > 0: the head's left): turned 70 degrees to its left, the right
     # side of the face faces the camera and the left one away
     x = (face_model.neutral[texels.corners] * texels.bary[..., None]).sum(1)[:, 0]

@@ -51,6 +51,7 @@ def run(
     smoothing: float = 0.5,
     neutral_frame: int = -1,
     personalize: bool = False,
+    personal_shapes: bool = True,
     photometric: bool = False,
     background: bool = True,
     name: str = "Likeness",
@@ -73,7 +74,7 @@ def run(
     request = jobs.CaptureRequest(video=str(Path(video).resolve()) if video else "", cache_dir=folder,
                                   start=start, end=end, stride=stride, quality=quality, backend=backend,
                                   smoothing=smoothing, neutral_frame=neutral_frame, personalize=personalize,
-                                  photometric=photometric,
+                                  personal_shapes=personal_shapes, photometric=photometric,
                                   background=background and video is not None)
     if capture is not None:
         result = _load_saved(capture, personal)
@@ -167,6 +168,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--smoothing", type=float, default=0.5)
     p.add_argument("--neutral-frame", type=int, default=-1)
     p.add_argument("--personalize", action="store_true")
+    p.add_argument("--no-shapes", action="store_true", help="with --personalize: the generic blendshapes")
     p.add_argument("--photometric", action="store_true", help="refine the fit against the pixels (slower)")
     p.add_argument("--no-background", action="store_true", help="no video behind the camera")
     return p
@@ -183,7 +185,8 @@ def main(argv: list[str]) -> int:
         built = run(args.video, capture=args.capture, personal=args.personal, out=args.out, render=args.render,
                     start=args.start, end=args.end, stride=args.stride, quality=args.quality,
                     backend=args.backend, smoothing=args.smoothing, neutral_frame=args.neutral_frame,
-                    personalize=args.personalize, photometric=args.photometric, background=not args.no_background)
+                    personalize=args.personalize, personal_shapes=not args.no_shapes, photometric=args.photometric,
+                    background=not args.no_background)
     except (jobs.InputError, Cancelled) as e:
         print(f"likeness: {e}", file=sys.stderr)
         return 1

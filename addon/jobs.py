@@ -171,6 +171,7 @@ class CaptureRequest:
     smoothing: float = 0.5
     neutral_frame: int = -1
     personalize: bool = False
+    personal_shapes: bool = True
     photometric: bool = False
     background: bool = True
 
@@ -191,8 +192,8 @@ def request_from_settings(settings, context=None) -> CaptureRequest:
     return CaptureRequest(video=video, cache_dir=folder, start=settings.frame_start, end=settings.frame_end,
                           stride=settings.stride, quality=settings.quality, backend=settings.backend,
                           smoothing=settings.smoothing, neutral_frame=settings.neutral_frame,
-                          personalize=settings.personalize, photometric=settings.photometric,
-                          background=settings.use_background)
+                          personalize=settings.personalize, personal_shapes=settings.personal_shapes,
+                          photometric=settings.photometric, background=settings.use_background)
 
 
 def run_capture(request: CaptureRequest, job: Job):
@@ -205,7 +206,8 @@ def run_capture(request: CaptureRequest, job: Job):
         start=request.start, stop=None if request.end < 0 else request.end + 1, stride=request.stride,
         quality=request.quality, backend=request.backend, smoothing=request.smoothing,
         neutral_frame=None if request.neutral_frame < 0 else request.neutral_frame,
-        personalize=request.personalize, photometric=request.photometric)
+        personalize=request.personalize, personal_shapes=request.personal_shapes,
+        photometric=request.photometric)
     return pipeline.run_capture(request.video, options, job)
 
 

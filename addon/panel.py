@@ -38,6 +38,9 @@ class VIEW3D_PT_likeness(bpy.types.Panel):
         layout.prop(settings, "neutral_frame")
         col = layout.column(heading="Options")
         col.prop(settings, "personalize")
+        sub = col.row()
+        sub.enabled = settings.personalize
+        sub.prop(settings, "personal_shapes")
         col.prop(settings, "photometric")
         col.prop(settings, "use_background", text="Video Background")
 

@@ -28,7 +28,7 @@ from .io.framefile import FrameFile, TemporaryFileError
 from .io.personal import PersonalModel
 from .job import Job, quiet_job
 from .landmarks import LandmarkBackendError, get_backend
-from .modeling import ModelingError, personalize
+from .modeling import ModelingError, ModelingOptions, personalize
 from .tracking import QUALITY, TrackingError, TrackingOptions, layout_for, track_clip
 from .tracking.iris import MEDIAPIPE_LID_RINGS
 from .tracking.lighting import fit_lighting, sample_colours, surface_normals
@@ -72,6 +72,9 @@ class CaptureOptions:
     photometric_stride: int = 5
     # Model the person after tracking and re-track with the model (run_capture; capture_video ignores it).
     personalize: bool = False
+    # With personalize: fit personal blendshapes (False: the generic shapes with the personal albedo, which on
+    # the six real clips in ../shared/media/clips re-renders closer: 0.0296 against 0.0308, DESIGN.md).
+    personal_shapes: bool = True
     backend_options: dict = field(default_factory=dict)
 
     def stages(self) -> dict[str, float]:
@@ -324,7 +327,8 @@ def run_capture(video_path: str | os.PathLike, options: CaptureOptions | None = 
     if not options.personalize:
         return CaptureResult(capture)
     try:
-        person, capture = personalize(video_path, capture, job=job)
+        person, capture = personalize(video_path, capture, ModelingOptions(personal_shapes=options.personal_shapes),
+                                      job=job)
     except ModelingError as e:
         raise CaptureError(str(e)) from e
     return CaptureResult(capture, person)

@@ -578,21 +578,25 @@ def personalize(video: str | Path, capture: Capture, options: ModelingOptions | 
     landmarks the capture cannot be re-tracked and comes back as given.
 
     The rounds fit shapes only (re-tracking needs no albedo); the albedo is unwrapped once, at the end, from
-    the capture that is returned, so it is registered by the tracking that goes with the model.
+    the capture that is returned, so it is registered by the tracking that goes with the model. With
+    options.personal_shapes off there is nothing to re-track with: the generic shapes, the person's albedo
+    and the capture as given.
     """
     model = model or load_face_model()
     job = job or quiet_job()
     opt = options or ModelingOptions()
     if not set(STAGES) <= set(job.weights):
         job.weights = dict(STAGES)
-    parts = 1 + max_rounds if capture.landmarks is not None else 1  # shape rounds, then the albedo
+    # Without stored landmarks there is nothing to re-track; without personal shapes nothing to re-track with.
+    loop = capture.landmarks is not None and opt.personal_shapes
+    parts = 1 + max_rounds if loop else 1  # shape rounds, then the albedo
     with job.repeat("keyframes", 0, parts):  # the bar moves on through the rounds, never back
         person, vertex_albedo = fit_personal_shapes(video, capture, opt, job, model)
     if person.metadata.get("warnings"):
         return person, capture
     result = (person, vertex_albedo, capture)
     history: list[float] = []
-    if capture.landmarks is not None:
+    if loop:
         best = tracking_rms(capture, model)
         history.append(round(best, 3))
         crops = refinement_crops(capture, video)  # every round re-tracks the same frames: decode them once

@@ -161,3 +161,18 @@ def test_personalize_unwraps_the_albedo_once(small_clip, make_capture, face_mode
     # two rounds of shapes, yet the clip unwrapped once: from the capture returned (the re-tracked one)
     assert len(passes) == 1 and passes[0] is capture and capture is not given
     assert person.albedo.shape == (1024, 1024, 3)
+
+
+def test_personalize_without_personal_shapes_keeps_the_generic_ones(small_clip, make_capture, face_model):
+    from core.modeling import personalize
+
+    video, truth = small_clip
+    given = make_capture(truth)
+    opt = _fast()
+    opt.personal_shapes = False
+    person, capture = personalize(video, given, opt, model=face_model)
+    # the generic blendshapes, nothing to re-track with (the capture comes back as given), the person's skin
+    assert not person.expression_corrections.any() and not person.neutral_correction.any()
+    assert person.metadata["fitted_shapes"] == [] and person.metadata["tracking_rms_px"] == []
+    assert capture is given
+    assert person.albedo.shape == (1024, 1024, 3) and 0.1 < person.albedo[300:500, 250:520].mean() < 0.95

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..facemodel import load_face_model
 from ..io.capture import Capture
+from ..io.cropfile import CropFile
 from ..io.personal import PersonalModel, generic_personal_model
 from ..job import Job, quiet_job
 from ..render.camera import Camera, euler_to_matrix
@@ -475,7 +476,7 @@ def personal_face_model(model, person: PersonalModel):
 
 
 def retrack(capture: Capture, person: PersonalModel, model=None, job: Job | None = None,
-            video: str | Path | None = None, crops=None) -> tuple[Capture, float]:
+            video: str | Path | None = None, crops: CropFile | None = None) -> tuple[Capture, float]:
     """Track the capture's stored landmarks again with the personal model; returns (capture, mean RMS px).
 
     Pose, weights, identity and gaze are refitted; lighting and landmarks are kept. A capture made with the
@@ -523,7 +524,7 @@ def _capture_options(capture: Capture) -> dict:
     return opts if isinstance(opts, dict) else {}
 
 
-def refinement_crops(capture: Capture, video: str | Path):
+def refinement_crops(capture: Capture, video: str | Path) -> CropFile | None:
     """The face crops a re-track of a photometric capture refines against (a CropFile: close it), or None
     for a capture made without the refinement. One decoding pass of the video."""
     from ..tracking.photometric import store_crops

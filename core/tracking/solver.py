@@ -74,15 +74,6 @@ def rotation_log(r: np.ndarray) -> np.ndarray:
     return (theta / (2.0 * math.sin(theta))) * w
 
 
-def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cross product of (L, 3) arrays (np.cross spends ~80 us on axis bookkeeping)."""
-    out = np.empty_like(a)
-    out[:, 0] = a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1]
-    out[:, 1] = a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2]
-    out[:, 2] = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
-    return out
-
-
 def box_qp(h: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray, iterations: int = 10) -> np.ndarray:
     """min 0.5 d^T h d + g^T d subject to lo <= d <= hi (use +-inf for free variables): projected Newton.
 

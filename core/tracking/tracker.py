@@ -193,7 +193,7 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
         sigma = float(np.clip(options.noise_factor * kf.rms * depth / kf.focal, *NOISE_RANGE))
         settings = replace(settings, sigma=sigma)
         kf = fit_keyframes(lm, key_points, kf.focal, center, layout.weights, settings,
-                           identity_prior=options.identity_prior, identity=kf.identity, rounds=2)
+                           identity_prior=options.identity_prior, identity=kf.identity, rounds=2, states=kf.states)
     if job is not None:
         job.step("identity", 1, 1)
 

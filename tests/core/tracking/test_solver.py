@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.render.camera import euler_to_matrix, matrix_to_euler
-from core.tracking.keyframes import fit_keyframes, select_keyframes
+from core.tracking.keyframes import _KeyframeSystem, fit_keyframes, select_keyframes
 from core.tracking.solver import FitState, FrameSolver, SolverSettings, box_qp, initial_pose, rodrigues, rotation_log
 
 SIZE = 512
@@ -141,6 +141,44 @@ def test_keyframes_recover_identity(stand_in):
     assert err < 0.5 * generic  # the fitted head is much closer to the person than the average head
     rot_err = [np.abs(matrix_to_euler(s.rotation) - frames[k][1]).max() for s, k in zip(fit.states, keys)]
     assert np.mean(rot_err) < 1.0
+
+
+def test_keyframe_system_is_the_residuals_derivative(stand_in):
+    """The joint step's per-frame system: gradient J^T r and J^T J of the landmark residuals in [identity |
+    rotation, translation | weights], checked against finite differences of the residuals themselves."""
+    rng = np.random.default_rng(11)
+    identity = 0.5 * rng.normal(size=100)
+    w, rot, t, x = _problem(stand_in, rng, identity)
+    x = x + rng.normal(scale=2.0, size=x.shape)  # a misfit, so the gradient is not zero
+    st = FitState(euler_to_matrix(rot + 2.0), t + 0.004, np.clip(w + 0.1, 0, 1))
+    solver = FrameSolver(stand_in, identity, FOCAL, CENTER)
+    hess, grad = _KeyframeSystem(stand_in)(solver, x, st)
+
+    def residuals(d):  # d = [identity, rotation (left increment), translation, weights] step
+        s = FrameSolver(stand_in, identity + d[:100], FOCAL, CENTER)
+        moved = FitState(rodrigues(d[100:103]) @ st.rotation, st.translation + d[103:106], st.weights + d[106:])
+        scale = -st.translation[2] / (FOCAL * s.settings.sigma)  # the system's units: the start's depth
+        return ((s.project(moved) - x) * scale).T.ravel()
+
+    r0 = residuals(np.zeros(159))
+    eps = 1e-6
+    jac = np.stack([(residuals(eps * e) - residuals(-eps * e)) / (2 * eps) for e in np.eye(159)], axis=1)
+    assert np.allclose(grad, jac.T @ r0, rtol=1e-4, atol=1e-6 * np.abs(grad).max())
+    assert np.allclose(hess, jac.T @ jac, rtol=1e-3, atol=1e-5 * np.abs(hess).max())
+
+
+def test_keyframes_warm_start_keeps_a_converged_fit(stand_in):
+    """fit_keyframes(states=...) starts from given states (the tracker's refit after the noise estimate):
+    from a converged fit, more rounds change little; from no start it re-runs the cold start."""
+    rng = np.random.default_rng(6)
+    identity = rng.normal(size=100)
+    xs = np.stack([_problem(stand_in, rng, identity, rot_range=20)[3] for _ in range(8)])
+    fit = fit_keyframes(stand_in, xs, FOCAL, CENTER, identity_prior=3.0)
+    again = fit_keyframes(stand_in, xs, FOCAL, CENTER, identity_prior=3.0, identity=fit.identity, rounds=2,
+                          states=fit.states)
+    assert np.abs(again.identity - fit.identity).max() < 0.05
+    assert again.rms <= fit.rms * 1.01
+    assert all(a is not b for a, b in zip(again.states, fit.states))  # the given states are not changed in place
 
 
 def test_warm_up_loads_the_fitting_kernels_in_a_fresh_process():

@@ -14,6 +14,7 @@ from core.tracking.photometric import (
     PHOTO_WEIGHT,
     FrameImage,
     _chosen,
+    _nanmedian,
     _spread,
     face_crop,
     store_crops,
@@ -156,3 +157,18 @@ def test_a_big_face_is_kept_smaller_and_its_pixels_still_line_up():
     xyz = np.array([0.02, -0.01, -0.5])
     in_frame = np.array([640.0 + 1000.0 * xyz[0] / 0.5, 360.0 - 1000.0 * xyz[1] / 0.5])
     np.testing.assert_allclose([cx + focal * xyz[0] / 0.5, cy - focal * xyz[1] / 0.5], frame.to_crop(in_frame))
+
+
+def test_reference_albedo_median_equals_numpys():
+    """The reference frames' median albedo (NaN where a frame did not see a vertex) is np.nanmedian's."""
+    import warnings
+
+    rng = np.random.default_rng(3)
+    for frames in (1, 2, 5, 30):
+        a = rng.normal(size=(frames, 500, 3))
+        a[rng.random(a.shape) < 0.4] = np.nan
+        a[:, :7] = np.nan  # never seen
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            expected = np.nanmedian(a, axis=0)
+        assert np.array_equal(_nanmedian(a), expected, equal_nan=True)

@@ -221,10 +221,11 @@ class PhotometricRefiner:
         out[:] = coef.T
         return out
 
-    def albedo_samples(self, frame: FrameImage, st: FitState) -> np.ndarray:
+    def albedo_samples(self, frame: FrameImage, st: FitState, seen=None) -> np.ndarray:
         """(S, 3) colour / shading at the samples of one reference frame (NaN where unseen), the shading
-        fitted against a grey face; a few hundred KB, so the frame itself need not be kept."""
-        ok, n, ps = self.visibility(st, frame)
+        fitted against a grey face; a few hundred KB, so the frame itself need not be kept.
+        seen: self.visibility(st, frame) where the caller has it."""
+        ok, n, ps = self.visibility(st, frame) if seen is None else seen
         light = self.fit_light(frame, ok, n, ps, albedo=np.full((len(self.ids), 3), 0.5))
         a = frame.sample(frame.rgb, ps) / np.maximum(sh_basis(n) @ light, 1e-3)
         a[~ok] = np.nan
@@ -249,10 +250,11 @@ class PhotometricRefiner:
             INTENSITY_NOISE, HUBER, PHOTO_WEIGHT, r, jac)
         return r, jac
 
-    def view(self, frame: FrameImage, st: FitState) -> tuple[np.ndarray, np.ndarray]:
-        """What refine compares at st's pose: the usable samples (U,) indices and the frame's SH lighting (9, 3)."""
-        ok, n, ps = self.visibility(st, frame)
-        ok &= self.known
+    def view(self, frame: FrameImage, st: FitState, seen=None) -> tuple[np.ndarray, np.ndarray]:
+        """What refine compares at st's pose: the usable samples (U,) indices and the frame's SH lighting (9, 3).
+        seen: self.visibility(st, frame) where the caller has it."""
+        ok, n, ps = self.visibility(st, frame) if seen is None else seen
+        ok = ok & self.known
         return np.flatnonzero(ok)[::SAMPLE_STEP], self.fit_light(frame, ok, n, ps)
 
     def refine(self, frame: FrameImage, x: np.ndarray, init: FitState, prev: FitState | None,
@@ -415,13 +417,19 @@ def refine_fits(fits, crops: CropFile, points, model: FaceModel,
     def landmark_state(i: int) -> FitState:
         return FitState(fits.rotation[i], fits.translation[i], fits.weights[i].copy())
 
+    # The reference frames are refined too, at the same landmark fit: what they saw (visibility, a z-buffer:
+    # a third of a frame's preparation) is kept for their turn in the chain (~0.4 MB a frame, at most 30).
+    seen_at: dict[int, tuple] = {}
+
     def appearance(i: int) -> np.ndarray:
-        return refiner.albedo_samples(FrameImage.from_crop(crops[i]), landmark_state(i))
+        frame, st = FrameImage.from_crop(crops[i]), landmark_state(i)
+        seen_at[i] = refiner.visibility(st, frame)
+        return refiner.albedo_samples(frame, st, seen_at[i])
 
     def prepare(i: int):
         frame = FrameImage.from_crop(crops[i])
         init = landmark_state(i)
-        return np.asarray(points[i], np.float64), frame, init, refiner.view(frame, init)
+        return np.asarray(points[i], np.float64), frame, init, refiner.view(frame, init, seen_at.pop(i, None))
 
     # BLAS held to one thread per caller: OpenBLAS's own threads on these small products, on top of ours, made
     # the pass 1.5x slower. What the worker reads is safe to read beside the chain: crops and points (a

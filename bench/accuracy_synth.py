@@ -7,10 +7,11 @@ Renders each clip with core.synth (cached under --cache), runs the whole capture
 - lmk_err_iod: mean distance of the fitted model's 68 landmarks (model.landmarks68 projected) from the
   true ones, over the inter-ocular (outer eye corner) distance.
 Also reported: gaze error, focal, the correlation of fitted and true irradiance over front-facing normals
-(light_corr), and the solver alone on the true MediaPipe points (--truth-landmarks).
+(light_corr), the solver alone on the true MediaPipe points (--truth-landmarks), and per moving shape
+its error, truth and estimate means, correlation and slope over the seeds (--per-shape).
 
 Run: .venv/bin/python bench/accuracy_synth.py [--seeds 1001 1002 1003] [--frames 300] [--size 512]
-     [--photometric [--photometric-stride N] [--no-iris-gaze]]
+     [--photometric [--photometric-stride N] [--no-iris-gaze]] [--per-shape]
 Last line: weight_mae=... rot_err_deg=... lmk_err_iod=... gaze_err_deg=... fps=... (end to end, per clip)
 """
 
@@ -75,7 +76,30 @@ def evaluate(names, weights, rotation, translation, identity, focal, gaze, track
         out["light_corr"] = float(np.mean(corr))
     per = err.mean(0)
     out["worst"] = [(names[i], round(float(per[i]), 3)) for i in np.argsort(-per)[:5]]
+    # Per moving shape: error, mean truth and estimate, and how the estimate follows the truth (correlation,
+    # least-squares slope): 0 and 0 is a shape the fit does not see at all, a slope under 1 one it shrinks.
+    w_t, w_e = w_true[t], np.asarray(weights)[t]
+    out["per_shape"] = {}
+    for i in np.flatnonzero(moving):
+        a, b = w_t[:, i], w_e[:, i]
+        corr = float(np.corrcoef(a, b)[0, 1]) if b.std() > 1e-6 else 0.0
+        slope = float(np.cov(a, b)[0, 1] / a.var(ddof=1))
+        out["per_shape"][names[i]] = (float(per[i]), float(a.mean()), float(b.mean()), corr, slope)
     return out
+
+
+def per_shape_table(results: list[dict]) -> str:
+    """The moving shapes over all seeds, largest total error first: seeds, error, truth and estimate means,
+    correlation and slope (means over the seeds where the shape moves)."""
+    rows: dict[str, list] = {}
+    for r in results:
+        for name, values in r["per_shape"].items():
+            rows.setdefault(name, []).append(values)
+    lines = [f"{'shape':18s} seeds  error  truth  estimate  corr  slope"]
+    for name, v in sorted(rows.items(), key=lambda kv: -sum(x[0] for x in kv[1])):
+        m = np.mean(v, axis=0)
+        lines.append(f"{name:18s} {len(v):5d} {m[0]:6.3f} {m[1]:6.3f} {m[2]:9.3f} {m[3]:5.2f} {m[4]:6.2f}")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -89,6 +113,7 @@ def main() -> None:
     p.add_argument("--photometric-stride", type=int, default=None, help="with --photometric: refine every n-th frame")
     p.add_argument("--no-iris-gaze", action="store_true", help="with --photometric: gaze from MediaPipe's iris")
     p.add_argument("--cache", type=Path, default=Path("/tmp/likeness_synth"))
+    p.add_argument("--per-shape", action="store_true", help="also print a table of every moving shape's error")
     p.add_argument("--truth-landmarks", action="store_true",
                    help="also fit the true MediaPipe points (the solver alone, no detector error)")
     args = p.parse_args()
@@ -113,7 +138,7 @@ def main() -> None:
         r = evaluate(cap.names, cap.weights, cap.rotation, cap.translation, cap.identity, cap.focal, cap.gaze,
                      cap.tracked, truth, model, cap.lighting)
         r["fps"] = len(cap.weights) / dt
-        print(f"seed {seed}: pipeline {dt:.1f}s {r}", flush=True)
+        print(f"seed {seed}: pipeline {dt:.1f}s {({k: v for k, v in r.items() if k != 'per_shape'})}", flush=True)
         results.append(r)
         if args.truth_landmarks and "landmarks_mp" in truth:
             lay = layout_for(478, model)
@@ -123,7 +148,10 @@ def main() -> None:
                              options=TrackingOptions(quality=args.quality, smoothing=args.smoothing))
             r2 = evaluate(res.names, res.weights, res.rotation, res.translation, res.identity, res.focal, res.gaze,
                           res.tracked, truth, model)
-            print(f"seed {seed}: solver on true points {r2}", flush=True)
+            print(f"seed {seed}: solver on true points {({k: v for k, v in r2.items() if k != 'per_shape'})}",
+                  flush=True)
+    if args.per_shape:
+        print(per_shape_table(results))
     keys = ("weight_mae", "rot_err_deg", "lmk_err_iod", "gaze_err_deg", "fps")
     mean = {k: float(np.mean([r[k] for r in results])) for k in keys}
     print(" ".join(f"{k}={mean[k]:.4f}" for k in keys))

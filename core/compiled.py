@@ -10,6 +10,8 @@ one compiled under another name fails.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from .facemodel.cache import default_cache_dir
@@ -35,3 +37,19 @@ def njit(module: str, **options):
             numba.config.CACHE_DIR = previous
 
     return decorate
+
+
+def lazy_kernels(compile: Callable[[], dict[str, object]]) -> Callable[[str], object]:
+    """A kernel module's get(name): compile() (which njit-decorates its kernels and returns them by name) runs
+    on the first call only, under a lock, since a warm-up thread and the caller may ask at the same time."""
+    kernels: dict[str, object] = {}
+    lock = threading.Lock()
+
+    def get(name: str):
+        if not kernels:
+            with lock:
+                if not kernels:
+                    kernels.update(compile())
+        return kernels[name]
+
+    return get

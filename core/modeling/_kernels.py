@@ -10,20 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..compiled import lazy_kernels, njit
 from ..render.sh import SH_C0, SH_C1, SH_C2, SH_C3, SH_C4
 
-_compiled: dict[str, object] = {}
 
-
-def get(name: str):
-    """The compiled kernel `name` (unwrap, add_dynamic, add_static)."""
-    if not _compiled:
-        _compile()
-    return _compiled[name]
-
-
-def _compile() -> None:
-    from ..compiled import njit
+def _compile() -> dict[str, object]:
+    kernels: dict[str, object] = {}
 
     @njit(__name__, nogil=True)
     def unwrap(corners, bary, attrs, zbuf, depth_scale, image, lighting, min_cos, albedo_out, conf_out):
@@ -119,6 +111,10 @@ def _compile() -> None:
             for k in range(w.shape[0]):
                 s_cw[t, k] += ct * w[k]
 
-    _compiled["unwrap"] = unwrap
-    _compiled["add_dynamic"] = add_dynamic
-    _compiled["add_static"] = add_static
+    kernels["unwrap"] = unwrap
+    kernels["add_dynamic"] = add_dynamic
+    kernels["add_static"] = add_static
+    return kernels
+
+
+get = lazy_kernels(_compile)  # get(name): unwrap, add_dynamic, add_static

@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-_compiled: dict[str, object] = {}
+from ..compiled import lazy_kernels, njit
 
 
-def get(name: str):
-    """The compiled kernel `name` (raster, gather, shade_pixels, normals)."""
-    if not _compiled:
-        _compile()
-    return _compiled[name]
-
-
-def _compile() -> None:
-    from ..compiled import njit
+def _compile() -> dict[str, object]:
+    kernels: dict[str, object] = {}
 
     jit = njit(__name__, nogil=True)
 
@@ -154,4 +147,8 @@ def _compile() -> None:
                 out[i, 1] /= n
                 out[i, 2] /= n
 
-    _compiled.update(raster=raster, gather=gather, shade_pixels=shade_pixels, normals=normals)
+    kernels.update(raster=raster, gather=gather, shade_pixels=shade_pixels, normals=normals)
+    return kernels
+
+
+get = lazy_kernels(_compile)  # get(name): raster, gather, shade_pixels, normals

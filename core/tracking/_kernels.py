@@ -11,20 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-_compiled: dict[str, object] = {}
+from ..compiled import lazy_kernels, njit
+
 _box_qp = None  # set by _compile(); gn_step calls it as a global (see there)
 _bilinear = None  # likewise for photometric_rows
 
 
-def get(name: str):
-    """The compiled kernel `name` (box_qp, gn_step, project_points, photometric_rows, disc_misfit)."""
-    if not _compiled:
-        _compile()
-    return _compiled[name]
-
-
-def _compile() -> None:
-    from ..compiled import njit
+def _compile() -> dict[str, object]:
+    kernels: dict[str, object] = {}
 
     @njit(__name__, nogil=True)
     def box_qp(h, g, lo, hi, iterations):
@@ -118,7 +112,7 @@ def _compile() -> None:
             d[i] = min(max(d[i], lo[i]), hi[i])
         return d
 
-    _compiled["box_qp"] = box_qp
+    kernels["box_qp"] = box_qp
     # gn_step calls it as a module global: numba cannot reuse a cached function that calls a closure
     # variable (it recompiled gn_step, ~5 s, in every process), but it can one that calls a global.
     global _box_qp
@@ -188,7 +182,7 @@ def _compile() -> None:
         for e in range(n - 6):
             w[e] = min(max(w[e] + d[6 + e], 0.0), 1.0)
 
-    _compiled["gn_step"] = gn_step
+    kernels["gn_step"] = gn_step
 
     @njit(__name__, nogil=True, fastmath=True)
     def project_points(m, rot, t, x, cw, focal, cx, cy, scale, out_r, out_hr, out_grad, want_jac, jac, out_dr):
@@ -248,7 +242,7 @@ def _compile() -> None:
                     out_dr[0, i, j] = a * rot[0, j] + ap0 * rot[2, j]
                     out_dr[1, i, j] = -a * rot[1, j] - ap1 * rot[2, j]
 
-    _compiled["project_points"] = project_points
+    kernels["project_points"] = project_points
 
     @njit(__name__, nogil=True, fastmath=True)
     def bilinear(image, x, y):
@@ -342,7 +336,7 @@ def _compile() -> None:
                 jac[6 + e] = (rr[0] * exp_t[s, 0, e] + rr[1] * exp_t[s, 1, e] + rr[2] * exp_t[s, 2, e]
                               - rq[0] * dn_t[s, 0, e] - rq[1] * dn_t[s, 1, e] - rq[2] * dn_t[s, 2, e])
 
-    _compiled["photometric_rows"] = photometric_rows
+    kernels["photometric_rows"] = photometric_rows
 
     @njit(__name__, nogil=True, fastmath=True)
     def disc_misfit(u, ic, axes, cos_a, soft, out):
@@ -370,4 +364,8 @@ def _compile() -> None:
             explained = cov * cov / var if cov < 0.0 else 0.0
             out[k] += (total - explained) / total
 
-    _compiled["disc_misfit"] = disc_misfit
+    kernels["disc_misfit"] = disc_misfit
+    return kernels
+
+
+get = lazy_kernels(_compile)  # get(name): box_qp, gn_step, project_points, photometric_rows, disc_misfit

@@ -15,8 +15,9 @@ CropKeeper); the frames between take their landmark fit plus the correction inte
 frames around them: the detector's error follows the expression, which changes slowly (dev seeds: weights
 0.0982 with every third frame, 0.0992 every fifth, 0.1010 every tenth, 0.1106 with none). The crops are kept
 by the landmark pass as the frames go by (JPEG, in a temporary file), so the clip is decoded once. A refined
-frame costs ~15 ms of CPU (decoding its crop, blur, visibility and lighting, on a worker thread; then three
-Gauss-Newton iterations and the iris), so the mode is opt-in (CaptureOptions.photometric / `--photometric`). On
+frame costs ~18-20 ms of CPU measured alone, more with both threads competing for the cache (decoding its
+crop, blur, visibility and lighting, on a worker thread; then three Gauss-Newton iterations and the iris), so
+the mode is opt-in (CaptureOptions.photometric / `--photometric`). On
 synthetic clips (seeds 2001-2006 to choose the settings, 1001-1003 held out) it cuts the weight error by 20%
 with the iris locator (core.tracking.iris, on with it unless CaptureOptions.iris_gaze is off); see
 bench/accuracy_synth.py.

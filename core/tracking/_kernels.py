@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..compiled import lazy_kernels, njit
+from ..render.sh import SH_C0, SH_C1, SH_C2, SH_C3, SH_C4
 
 _box_qp = None  # set by _compile(); gn_step calls it as a global (see there)
 _bilinear = None  # likewise for photometric_rows
@@ -365,7 +366,110 @@ def _compile() -> dict[str, object]:
             out[k] += (total - explained) / total
 
     kernels["disc_misfit"] = disc_misfit
+
+    @njit(__name__, nogil=True)
+    def one_euro(x, t, min_cutoff, beta, d_cutoff, out):
+        """The causal one-euro filter (core.tracking.smoothing.one_euro) of x (N, D) at times t (N,) into out."""
+        n, dims = x.shape
+        if n == 0:
+            return
+        prev = x[0].copy()
+        dprev = np.zeros(dims)
+        out[0] = prev
+        for i in range(1, n):
+            dt = max(t[i] - t[i - 1], 1e-4)
+            ad = 1.0 / (1.0 + 1.0 / (2 * np.pi * d_cutoff * dt))
+            for j in range(dims):
+                dprev[j] += ad * ((x[i, j] - prev[j]) / dt - dprev[j])
+                a = 1.0 / (1.0 + 1.0 / (2 * np.pi * (min_cutoff + beta * abs(dprev[j])) * dt))
+                prev[j] += a * (x[i, j] - prev[j])
+                out[i, j] = prev[j]
+
+    kernels["one_euro"] = one_euro
+
+    @njit(__name__, nogil=True, fastmath=True)
+    def sh_light_fit(normals, rotation, points, colours, use, facing, albedo, ridge, min_points, keep, out):
+        """Per frame, the SH light of core.tracking.lighting.fit_lighting: the points' camera-space normals
+        (rotation (N, 3, 3) @ normals (L, 3)) facing the camera by more than `facing` (cosine with the view
+        direction from points (N, L, 3)) and allowed by use (L,) give weighted normal equations in the 9 bands
+        (a ridge on the bands above the constant, per sample), solved; the residuals' `keep` percentile
+        (linear, as np.percentile) is the outlier cut; refitted. colours (N, L, 3) in [0, 1], albedo (3,);
+        out (N, 9, 3): NaN where fewer than min_points."""
+        n = rotation.shape[0]
+        n_pts = normals.shape[0]
+        basis = np.empty((n_pts, 9))
+        ok = np.empty(n_pts, np.bool_)
+        resid = np.empty(n_pts)
+        kept = np.empty(n_pts)
+        for f in range(n):
+            rot = rotation[f]
+            for p in range(n_pts):
+                x = rot[0, 0] * normals[p, 0] + rot[0, 1] * normals[p, 1] + rot[0, 2] * normals[p, 2]
+                y = rot[1, 0] * normals[p, 0] + rot[1, 1] * normals[p, 1] + rot[1, 2] * normals[p, 2]
+                z = rot[2, 0] * normals[p, 0] + rot[2, 1] * normals[p, 1] + rot[2, 2] * normals[p, 2]
+                d = np.sqrt(points[f, p, 0] ** 2 + points[f, p, 1] ** 2 + points[f, p, 2] ** 2)
+                ok[p] = use[p] and -(x * points[f, p, 0] + y * points[f, p, 1] + z * points[f, p, 2]) > facing * d
+                basis[p, 0] = SH_C0  # core.render.sh.sh_basis
+                basis[p, 1] = SH_C1 * y
+                basis[p, 2] = SH_C1 * z
+                basis[p, 3] = SH_C1 * x
+                basis[p, 4] = SH_C2 * x * y
+                basis[p, 5] = SH_C2 * y * z
+                basis[p, 6] = SH_C3 * (3 * z * z - 1)
+                basis[p, 7] = SH_C2 * x * z
+                basis[p, 8] = SH_C4 * (x * x - y * y)
+            coeffs = np.zeros((9, 3))
+            for rnd in range(2):
+                ata = np.zeros((9, 9))
+                atb = np.zeros((9, 3))
+                count = 0
+                for p in range(n_pts):
+                    if not ok[p]:
+                        continue
+                    count += 1
+                    for i in range(9):
+                        b = basis[p, i]
+                        for j in range(i, 9):
+                            ata[i, j] += b * basis[p, j]
+                        for c in range(3):
+                            atb[i, c] += b * colours[f, p, c]
+                if count < min_points:
+                    coeffs[:] = np.nan
+                    break
+                for i in range(9):
+                    ata[i, i] += count * ridge[i]
+                    for j in range(i):
+                        ata[i, j] = ata[j, i]
+                    for c in range(3):
+                        atb[i, c] /= albedo[c]
+                coeffs = np.linalg.solve(ata, atb)
+                if rnd == 1:
+                    break
+                m = 0
+                for p in range(n_pts):
+                    r = 0.0
+                    for c in range(3):
+                        s = 0.0
+                        for i in range(9):
+                            s += basis[p, i] * coeffs[i, c]
+                        r += abs(albedo[c] * s - colours[f, p, c])
+                    resid[p] = r
+                    if ok[p]:
+                        kept[m] = r
+                        m += 1
+                srt = np.sort(kept[:m])
+                pos = keep / 100.0 * (m - 1)
+                lo = int(np.floor(pos))
+                hi = min(lo + 1, m - 1)
+                cut = srt[lo] + (pos - lo) * (srt[hi] - srt[lo])
+                for p in range(n_pts):
+                    if resid[p] > cut:
+                        ok[p] = False
+            out[f] = coeffs
+
+    kernels["sh_light_fit"] = sh_light_fit
     return kernels
 
 
-get = lazy_kernels(_compile)  # get(name): box_qp, gn_step, project_points, photometric_rows, disc_misfit
+# get(name): box_qp, gn_step, project_points, photometric_rows, disc_misfit, one_euro, sh_light_fit
+get = lazy_kernels(_compile)

@@ -4,9 +4,10 @@ The image model is core.render's: colour = albedo * (sh_basis(normal) @ coeffs),
 pixel values used as they are (no gamma), as the synthetic generator renders. During the landmark pass
 the pipeline keeps each frame's colours at its detected landmark pixels (L x 3 bytes a frame, no second
 decoding pass); after the fit, each landmark's surface normal (the fitted head's, turned by the frame's
-head rotation) gives 3 linear equations per landmark in the 27 coefficients. All frames are solved at
-once as batched 9 x 9 systems, with one round of outlier rejection (hair, glasses, highlights) and a
-light ridge. Albedo is one uniform skin colour: the fitted light absorbs the real skin's tint.
+head rotation) gives 3 linear equations per landmark in the 27 coefficients, solved per frame as a
+9 x 9 system with one round of outlier rejection (hair, glasses, highlights) and a light ridge (one
+compiled pass, core.tracking._kernels.sh_light_fit). Albedo is one uniform skin colour: the fitted light
+absorbs the real skin's tint.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..facemodel.model import FaceModel
-from ..render.sh import sh_basis, vertex_normals
+from ..render.sh import vertex_normals
+from . import _kernels
 
 # A mid skin tone; with pixel values in [0, 1] the coefficients then describe the light.
 SKIN_ALBEDO = np.array([0.60, 0.45, 0.38])
@@ -22,6 +24,8 @@ SKIN_ALBEDO = np.array([0.60, 0.45, 0.38])
 # collinear: a light ridge (per sample) on the bands above the constant keeps them from trading off.
 RIDGE = 0.01
 FACING = 0.25  # cosine between normal and view direction below which a point is too oblique to use
+MIN_POINTS = 20  # fewer usable points than this: no light for the frame (NaN)
+KEEP_PERCENT = 80.0  # the refit keeps the points whose residual is within this percentile (hair, highlights)
 
 
 def surface_normals(face_model: FaceModel, identity: np.ndarray | None, corners: np.ndarray,
@@ -52,42 +56,14 @@ def fit_lighting(colours: np.ndarray, normals_model: np.ndarray, rotation: np.nd
     colours = np.asarray(colours, np.float64) / 255.0
     n_frames, n_pts = colours.shape[:2]
     albedo = SKIN_ALBEDO if albedo is None else np.asarray(albedo, np.float64)
-    # batched matmuls, not einsum: numpy's einsum runs these contractions unblocked, 5x slower
-    normals = np.asarray(normals_model, np.float64) @ np.asarray(rotation, np.float64).transpose(0, 2, 1)
-    view = -points_cam / np.linalg.norm(points_cam, axis=-1, keepdims=True)
-    ok = (normals * view).sum(-1) > FACING
-    if use is not None:
-        ok &= np.asarray(use, bool)[None]
-    basis = sh_basis(normals)  # (N, L, 9)
-    ridge = RIDGE * np.r_[0.0, np.ones(8)]
-    coeffs = np.full((n_frames, 9, 3), np.nan)
-    for _ in range(2):  # fit; drop the worst 20 % of residuals per frame; refit
-        wgt = ok.astype(np.float64)
-        count = wgt.sum(1)
-        at = (basis * wgt[..., None]).transpose(0, 2, 1)  # (N, 9, L)
-        ata = at @ basis + count[:, None, None] * np.diag(ridge)
-        atb = (at @ colours) / albedo  # colour / albedo per channel
-        good = count >= 20
-        coeffs[good] = np.linalg.solve(ata[good], atb[good])
-        coeffs[~good] = np.nan
-        pred = albedo * (basis @ np.nan_to_num(coeffs))
-        resid = np.abs(pred - colours).sum(-1)
-        ok &= resid <= masked_percentile(resid, ok, 80.0)[:, None]
+    use = np.ones(n_pts, bool) if use is None else np.asarray(use, bool)
+    coeffs = np.empty((n_frames, 9, 3))
+
+    def c(a):
+        return np.ascontiguousarray(a, np.float64)
+
+    # One compiled pass per frame (as numpy, the (N, L, 9) temporaries and a sort per round cost ~0.3 ms a
+    # frame, a tenth of a frame's whole fit).
+    _kernels.get("sh_light_fit")(c(normals_model), c(rotation), c(points_cam), colours, use, FACING, albedo,
+                                 RIDGE * np.r_[0.0, np.ones(8)], MIN_POINTS, KEEP_PERCENT, coeffs)
     return coeffs
-
-
-def masked_percentile(values: np.ndarray, mask: np.ndarray, q: float) -> np.ndarray:
-    """(N,) the q-th percentile of each row of values (N, L) over its entries where mask, interpolated
-    linearly as np.nanpercentile does; inf for a row with none. One sort for all rows: nanpercentile loops
-    over them in Python (it was most of the lighting stage's time)."""
-    s = np.sort(np.where(mask, values, np.inf), axis=1)
-    k = mask.sum(1)
-    pos = q / 100.0 * np.maximum(k - 1, 0)
-    lo = np.floor(pos).astype(np.intp)
-    hi = np.minimum(lo + 1, np.maximum(k - 1, 0))
-    rows = np.arange(len(values))
-    a, b = s[rows, lo], s[rows, hi]
-    frac = pos - lo
-    with np.errstate(invalid="ignore"):
-        out = np.where(frac > 0, a + frac * (b - a), a)
-    return np.where(k > 0, out, np.inf)

@@ -3,21 +3,47 @@
 import numpy as np
 
 from core.render.sh import sh_basis
-from core.tracking.lighting import SKIN_ALBEDO, fit_lighting, masked_percentile
+from core.tracking.lighting import FACING, KEEP_PERCENT, MIN_POINTS, RIDGE, SKIN_ALBEDO, fit_lighting
 
 
-def test_masked_percentile_is_nanpercentile_per_row():
+def _reference_fit(colours, basis, ok, albedo):
+    """fit_lighting's definition in numpy, all frames at once (the code before the compiled pass)."""
+    ridge = RIDGE * np.r_[0.0, np.ones(8)]
+    coeffs = np.full((len(colours), 9, 3), np.nan)
+    for _ in range(2):
+        wgt = ok.astype(np.float64)
+        count = wgt.sum(1)
+        at = (basis * wgt[..., None]).transpose(0, 2, 1)
+        ata = at @ basis + count[:, None, None] * np.diag(ridge)
+        atb = (at @ colours) / albedo
+        good = count >= MIN_POINTS
+        coeffs[good] = np.linalg.solve(ata[good], atb[good])
+        coeffs[~good] = np.nan
+        resid = np.abs(albedo * (basis @ np.nan_to_num(coeffs)) - colours).sum(-1)
+        cut = np.array([np.percentile(r[m], KEEP_PERCENT) if m.any() else np.inf for r, m in zip(resid, ok)])
+        ok = ok & (resid <= cut[:, None])
+    return coeffs
+
+
+def test_the_compiled_fit_is_its_numpy_definition():
     rng = np.random.default_rng(3)
-    values = rng.normal(size=(40, 57))
-    mask = rng.random((40, 57)) < 0.7
-    mask[5] = False  # a row with nothing usable
-    mask[6] = False
-    mask[6, 9] = True  # and one with a single value
-    got = masked_percentile(values, mask, 80.0)
-    rows = [r for r in range(40) if r != 5]
-    want = np.nanpercentile(np.where(mask, values, np.nan)[rows], 80, axis=1)
-    np.testing.assert_allclose(got[rows], want, rtol=1e-12)
-    assert got[5] == np.inf
+    n_frames, n_pts = 5, 120
+    normals = rng.normal(size=(n_pts, 3))
+    normals[:, 2] = np.abs(normals[:, 2]) + 0.2
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    rotation = np.tile(np.eye(3), (n_frames, 1, 1))
+    points = np.c_[rng.normal(0, 0.05, (n_pts, 2)), np.full(n_pts, -0.6)][None].repeat(n_frames, 0)
+    colours = rng.integers(0, 256, (n_frames, n_pts, 3)).astype(np.uint8)
+    basis = sh_basis(normals)[None].repeat(n_frames, 0)
+    facing = (normals * -points / np.linalg.norm(points, axis=-1, keepdims=True)).sum(-1) > FACING
+    assert 0.5 < facing.mean() < 1  # some points too oblique to use
+    use = np.zeros(n_pts, bool)
+    use[np.flatnonzero(facing[0])[:MIN_POINTS + 3]] = True  # enough for the first fit, not after its cut
+    got = fit_lighting(colours, normals, rotation, points)
+    few = fit_lighting(colours, normals, rotation, points, use)
+    want = _reference_fit(colours / 255.0, basis, facing, SKIN_ALBEDO)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    assert np.isnan(few).all() and np.isnan(_reference_fit(colours / 255.0, basis, facing & use, SKIN_ALBEDO)).all()
 
 
 def test_a_known_light_is_recovered_despite_outliers():

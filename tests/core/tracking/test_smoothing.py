@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.tracking.smoothing import neutral_calibrate, smooth
+from core.tracking.smoothing import neutral_calibrate, one_euro, smooth
 
 
 def _signal(n=150, fps=30.0, seed=0):
@@ -59,3 +59,23 @@ def test_neutral_calibration():
     assert np.allclose(out[0], 0)
     assert np.allclose(out[1], [0.5, 0.3, 1.0])
     assert np.allclose(out[2], [0.0, 0.1, 0.0])
+
+
+def _alpha(cutoff, dt):
+    return 1.0 / (1.0 + 1.0 / (2 * np.pi * cutoff * dt))
+
+
+def test_the_compiled_filter_is_the_one_euro_definition():
+    rng = np.random.default_rng(5)
+    t = np.cumsum(rng.uniform(0.02, 0.05, 80))  # variable frame rate
+    x = rng.normal(size=(80, 3)).cumsum(0)
+    want = np.empty_like(x)
+    want[0] = prev = x[0]
+    dprev = np.zeros(3)
+    for i in range(1, len(x)):  # Casiez et al.'s filter, sample by sample
+        dt = t[i] - t[i - 1]
+        dprev = dprev + _alpha(1.0, dt) * ((x[i] - prev) / dt - dprev)
+        prev = prev + _alpha(0.7 + 0.2 * np.abs(dprev), dt) * (x[i] - prev)
+        want[i] = prev
+    np.testing.assert_allclose(one_euro(x, t, 0.7, 0.2), want, rtol=1e-12, atol=1e-12)
+    assert one_euro(np.zeros((0, 3)), np.zeros(0), 1.0, 1.0).shape == (0, 3)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..facemodel.model import FaceModel
+from . import _kernels
 
 # The rotation at which an eyeLook weight reaches 1 (degrees), horizontal and vertical.
 EYE_LOOK_DEGREES = {"horizontal": 30.0, "up": 25.0, "down": 25.0}
@@ -70,37 +71,37 @@ def gaze_from_iris(iris_px: np.ndarray, rotation: np.ndarray, translation: np.nd
     A ray that misses (noise at a grazing view) uses its closest point to the sphere.
     """
     iris_px = np.asarray(iris_px, np.float64)
-    ray = np.empty(iris_px.shape[:-1] + (3,))  # camera looks down -Z, y up
-    ray[..., 0] = (iris_px[..., 0] - center[0]) / focal
-    ray[..., 1] = -(iris_px[..., 1] - center[1]) / focal
-    ray[..., 2] = -1.0
-    ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
-    # matmul rather than einsum: this runs once per frame in the tracking loop, where einsum's set-up dominated
-    c = eyes.centers @ rotation.transpose(0, 2, 1) + translation[:, None, :]  # (N, 2, 3) camera space
-    b = (ray * c).sum(-1)  # distance along the ray to the closest approach to the centre
-    closest2 = (c * c).sum(-1) - b * b
-    s = b - np.sqrt(np.clip(eyes.radius**2 - closest2, 0.0, None))  # the near hit (or the closest point)
-    hit = ray * s[..., None]
-    d = hit - c
-    d /= np.linalg.norm(d, axis=-1, keepdims=True)
-    d_head = d @ rotation  # R^T d, per eye
-    return direction_to_angles(d_head) - direction_to_angles(eyes.rest)[None]
+    out = np.empty(iris_px.shape[:1] + (2, 2))
+    _kernels.get("iris_gaze")(iris_px, np.asarray(rotation, np.float64), np.asarray(translation, np.float64),
+                              eyes.centers, eyes.radius, direction_to_angles(eyes.rest), float(focal),
+                              float(center[0]), float(center[1]), out)
+    return out
+
+
+def eye_look_matrix(names: tuple[str, ...] | list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The eyeLook weights as a clipped linear map of the gaze: (indices (K,) into names, ascending; A (K, 2, 2)),
+    weights[indices[k]] = clip(sum(A[k] * gaze), 0, 1) for a gaze (2, 2) [eye][yaw, pitch]."""
+    h, up, down = EYE_LOOK_DEGREES["horizontal"], EYE_LOOK_DEGREES["up"], EYE_LOOK_DEGREES["down"]
+    index = {n: i for i, n in enumerate(names)}
+    rows = []
+    for e, side in enumerate(EYE_NAMES):
+        outward = 1.0 if side == "L" else -1.0  # the left eye looks out towards +X, the right towards -X
+        for what, yaw, pitch in (("Out", outward / h, 0.0), ("In", -outward / h, 0.0), ("Up", 0.0, -1.0 / up),
+                                 ("Down", 0.0, 1.0 / down)):
+            name = f"eyeLook{what}_{side}"
+            if name in index:
+                a = np.zeros((2, 2))
+                a[e] = yaw, pitch
+                rows.append((index[name], a))
+    rows.sort(key=lambda r: r[0])
+    return np.array([i for i, _ in rows], int), np.array([a for _, a in rows]).reshape(-1, 2, 2)
 
 
 def gaze_to_eye_look(gaze: np.ndarray, names: tuple[str, ...] | list[str]) -> dict[int, np.ndarray]:
     """eyeLook{In,Out,Up,Down}_{L,R} weights (N,) in [0, 1] from gaze (N, 2, 2), keyed by index in names."""
-    h, up, down = EYE_LOOK_DEGREES["horizontal"], EYE_LOOK_DEGREES["up"], EYE_LOOK_DEGREES["down"]
-    out: dict[int, np.ndarray] = {}
-    index = {n: i for i, n in enumerate(names)}
-    for e, side in enumerate(EYE_NAMES):
-        yaw, pitch = gaze[:, e, 0], gaze[:, e, 1]
-        outward = yaw if side == "L" else -yaw  # the left eye looks out towards +X, the right towards -X
-        values = {"Out": outward / h, "In": -outward / h, "Up": -pitch / up, "Down": pitch / down}
-        for what, value in values.items():
-            name = f"eyeLook{what}_{side}"
-            if name in index:
-                out[index[name]] = np.clip(value, 0.0, 1.0)
-    return out
+    indices, a = eye_look_matrix(names)
+    values = np.clip(np.asarray(gaze).reshape(len(gaze), 4) @ a.reshape(len(a), 4).T, 0.0, 1.0)
+    return {int(i): values[:, k] for k, i in enumerate(indices)}
 
 
 def eye_look_to_gaze(weights: np.ndarray, names: tuple[str, ...] | list[str]) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..facemodel.model import FaceModel
 from ..render.camera import euler_to_matrix, matrix_to_euler
-from .gaze import direction_to_angles, eye_model, gaze_from_iris, gaze_to_eye_look
+from .gaze import direction_to_angles, eye_look_matrix, eye_model, gaze_from_iris, gaze_to_eye_look
 from .keyframes import estimate_focal, fit_keyframes, select_keyframes
 from .layout import PointLayout, interocular
 from .smoothing import neutral_calibrate, smooth
@@ -213,15 +213,14 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
     gaze = np.zeros((n, 2, 2)) if layout.iris is not None else None
     iris = list(layout.iris) if layout.iris is not None else []
     eyes = eye_model(face_model, kf.identity, lm.base(kf.identity)[iris]) if gaze is not None else None
-    look = np.array(sorted(gaze_to_eye_look(np.zeros((1, 2, 2)), lm.names))) if gaze is not None else None
+    look, look_map = eye_look_matrix(lm.names)
+    look_map = look_map.reshape(len(look), 4)
 
     def read_gaze(row: np.ndarray, st: FitState) -> np.ndarray:
-        return gaze_from_iris(row[iris][None].astype(np.float64), st.rotation[None], st.translation[None],
-                              eyes, kf.focal, center)[0]
+        return gaze_from_iris(row[iris][None], st.rotation[None], st.translation[None], eyes, kf.focal, center)[0]
 
-    def hold_for(g: np.ndarray):
-        values = gaze_to_eye_look(g[None], lm.names)
-        return look, np.array([values[k][0] for k in look])
+    def hold_for(g: np.ndarray):  # gaze_to_eye_look for one frame
+        return look, np.clip(look_map @ g.ravel(), 0.0, 1.0)
 
     prev: FitState | None = None
     hold = None
@@ -272,7 +271,7 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
         raise TrackingError(f"the face model could not be fitted to any of {n} frames")
     if refine is not None:
         refine(FrameFits(weights, rot, trans, gaze, tracked, closed,
-                         look if look is not None else np.zeros(0, int), kf.identity, solver))
+                         look if gaze is not None else np.zeros(0, int), kf.identity, solver))
     raw = weights  # not copied: a long clip's (N, E) float64 arrays are megabytes, and weights is done with
     if gaze is not None and options.gaze_at_camera:
         gaze = _center_gaze(gaze, tracked & ~closed.any(1), rot, trans, eyes)

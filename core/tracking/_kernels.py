@@ -246,6 +246,25 @@ def _compile() -> dict[str, object]:
     kernels["project_points"] = project_points
 
     @njit(__name__, nogil=True, fastmath=True)
+    def basis_columns(per_point, dr, jac, col0):
+        """The columns of a basis (identity or expressions) in the landmark Jacobian: jac[i, col0 + k] =
+        per_point[i, k] . dr[0, i] (x rows), jac[L + i, col0 + k] = per_point[i, k] . dr[1, i] (y rows), with
+        per_point (L, K, 3) the basis per point and dr (2, L, 3) project_points' out_dr. numpy's batched matmul
+        of L tiny (K, 3) @ (3, 1) products took ~0.16 ms a call for the 53 expressions."""
+        n = per_point.shape[0]
+        for i in range(n):
+            x0, x1, x2 = dr[0, i, 0], dr[0, i, 1], dr[0, i, 2]
+            y0, y1, y2 = dr[1, i, 0], dr[1, i, 1], dr[1, i, 2]
+            row_x = jac[i]
+            row_y = jac[n + i]
+            for k in range(per_point.shape[1]):
+                a, b, c = per_point[i, k, 0], per_point[i, k, 1], per_point[i, k, 2]
+                row_x[col0 + k] = a * x0 + b * x1 + c * x2
+                row_y[col0 + k] = a * y0 + b * y1 + c * y2
+
+    kernels["basis_columns"] = basis_columns
+
+    @njit(__name__, nogil=True, fastmath=True)
     def bilinear(image, x, y):
         """image (H, W) at pixel (x, y), the border replicated (cv2.remap's INTER_LINEAR, BORDER_REPLICATE)."""
         h, w = image.shape
@@ -499,6 +518,6 @@ def _compile() -> dict[str, object]:
     return kernels
 
 
-# get(name): box_qp, gn_step, project_points, photometric_rows, disc_misfit, one_euro, sh_light_fit,
-# iris_gaze
+# get(name): box_qp, gn_step, project_points, basis_columns, photometric_rows, disc_misfit, one_euro,
+# sh_light_fit, iris_gaze
 get = lazy_kernels(_compile)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _kernels
 from .linear import LandmarkModel
 from .solver import FitState, FrameSolver, SolverSettings, initial_pose, rodrigues
 
@@ -70,6 +71,7 @@ class _KeyframeSystem:
         self._r = np.empty((n_pts, 2))
         self._hr = np.empty((n_pts, 3))
         self._dr = np.empty((2, n_pts, 3))
+        self._columns = _kernels.get("basis_columns")
 
     def __call__(self, solver: FrameSolver, x: np.ndarray, st: FitState) -> tuple[np.ndarray, np.ndarray]:
         """Gauss-Newton matrix (K + 6 + E)^2 and gradient of one frame's data term, columns [identity |
@@ -87,9 +89,8 @@ class _KeyframeSystem:
         grad[n_id + 6:] = solver.flat @ hr
         j = self.jac
         j[:, n_id:n_id + 6] = self._pose[:, :6]
-        for rows, dr in ((slice(0, n_pts), self._dr[0]), (slice(n_pts, 2 * n_pts), self._dr[1])):
-            j[rows, :n_id] = (self.id_per_point @ dr[:, :, None])[:, :, 0]
-            j[rows, n_id + 6:] = (solver.per_point @ dr[:, :, None])[:, :, 0]
+        self._columns(self.id_per_point, self._dr, j, 0)
+        self._columns(solver.per_point, self._dr, j, n_id + 6)
         return (j.T @ j).astype(np.float64), grad
 
 

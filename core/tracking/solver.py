@@ -127,6 +127,7 @@ class FrameSolver:
         self._dr = np.empty((2, n_pts, 3))
         self._kernel = _kernels.get("project_points")
         self._step = _kernels.get("gn_step")
+        self._columns = _kernels.get("basis_columns")
         self.hessians = 0  # how many times J^T J was formed (for benchmarks)
 
     def _linearize(self, x: np.ndarray, st: FitState, scale: float, hessian: bool):
@@ -144,8 +145,7 @@ class FrameSolver:
         if not hessian:
             return self._r, grad, None
         j = self._jac  # float32: halves the cost of the one big product
-        j[:n_pts, 6:] = (self.per_point @ self._dr[0][:, :, None])[:, :, 0]
-        j[n_pts:, 6:] = (self.per_point @ self._dr[1][:, :, None])[:, :, 0]
+        self._columns(self.per_point, self._dr, j, 6)
         return self._r, grad, (j.T @ j).astype(np.float64)
 
     def solve(self, x: np.ndarray, init: FitState, prev: FitState | None = None, iterations: int | None = None,

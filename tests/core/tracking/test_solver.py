@@ -206,3 +206,15 @@ def test_warm_up_loads_the_fitting_kernels_in_a_fresh_process():
     r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert [int(v) for v in r.stdout.split()[-2:]] == [1, 1]
+
+
+def test_basis_columns_are_the_per_point_products():
+    from core.tracking import _kernels
+
+    rng = np.random.default_rng(11)
+    per_point, dr = rng.normal(size=(30, 7, 3)), rng.normal(size=(2, 30, 3))
+    jac = np.zeros((60, 12), np.float32)
+    _kernels.get("basis_columns")(per_point, dr, jac, 4)
+    np.testing.assert_allclose(jac[:30, 4:11], np.einsum("ikc,ic->ik", per_point, dr[0]), rtol=1e-6)
+    np.testing.assert_allclose(jac[30:, 4:11], np.einsum("ikc,ic->ik", per_point, dr[1]), rtol=1e-6)
+    assert not jac[:, :4].any() and not jac[:, 11:].any()  # the other columns untouched

@@ -218,3 +218,27 @@ def test_basis_columns_are_the_per_point_products():
     np.testing.assert_allclose(jac[:30, 4:11], np.einsum("ikc,ic->ik", per_point, dr[0]), rtol=1e-6)
     np.testing.assert_allclose(jac[30:, 4:11], np.einsum("ikc,ic->ik", per_point, dr[1]), rtol=1e-6)
     assert not jac[:, :4].any() and not jac[:, 11:].any()  # the other columns untouched
+
+
+@pytest.mark.parametrize("true_fov, fits", [(40.0, 3), (55.0, 6)])
+def test_focal_walk_stops_at_the_first_rise(stand_in, monkeypatch, true_fov, fits):
+    """estimate_focal walks 40, 45, 50, 55, 60, ... degrees while the cost falls: exact points seen through a
+    55-degree lens stop it at 55 (after 60 costs more), a 40-degree one after two search fits."""
+    import core.tracking.keyframes as keyframes
+
+    rng = np.random.default_rng(9)
+    focal = 0.5 * SIZE / np.tan(np.radians(true_fov) / 2)
+    identity = rng.normal(size=100)
+    xs = []
+    for _ in range(8):
+        w, rot, t, _ = _problem(stand_in, rng, identity, rot_range=30)
+        t[2] *= focal / FOCAL  # the same face size in the picture
+        v = stand_in.points(identity, w) @ euler_to_matrix(rot).T + t
+        xs.append(np.stack([CENTER[0] + focal * v[:, 0] / -v[:, 2], CENTER[1] - focal * v[:, 1] / -v[:, 2]], 1))
+    calls = []
+    real = keyframes.fit_keyframes
+    monkeypatch.setattr(keyframes, "fit_keyframes", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    fit = keyframes.estimate_focal(stand_in, np.stack(xs), SIZE, SIZE, fovs=(40.0, 50.0, 60.0, 75.0),
+                                   identity_prior=3.0)
+    assert fit.focal == pytest.approx(focal)
+    assert len(calls) == fits  # the search fits, then the full fit at the winner

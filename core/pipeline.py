@@ -29,13 +29,10 @@ from .io.personal import PersonalModel
 from .job import Job, quiet_job
 from .landmarks import LandmarkBackendError, get_backend
 from .modeling import ModelingError, ModelingOptions, personalize
-from .tracking import QUALITY, TrackingError, TrackingOptions, layout_for, track_clip
-from .tracking.gaze import EyeModel, gaze_from_iris
+from .tracking import QUALITY, TrackingError, TrackingOptions, layout_for, track_clip, warm_up
 from .tracking.iris import MEDIAPIPE_LID_RINGS
 from .tracking.lighting import fit_lighting, sample_colours, surface_normals
 from .tracking.photometric import CropKeeper, refine_fits
-from .tracking.smoothing import smooth
-from .tracking.solver import warm_up
 from .video import VideoError, open_video
 
 
@@ -181,11 +178,7 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
 
 def _warm_up(photometric: bool) -> None:
     try:
-        warm_up()  # the per-frame fit's kernels, then the gaze's, the smoothing's and the lighting's (~60 ms)
-        eyes = EyeModel(np.zeros((2, 3)), 0.012, np.tile([0.0, 0.0, 1.0], (2, 1)))
-        gaze_from_iris(np.zeros((1, 2, 2)), np.eye(3)[None], np.array([[0.0, 0.0, -0.5]]), eyes, 500.0, (0.0, 0.0))
-        smooth(np.zeros((4, 1)), np.arange(4.0), 1.0)
-        fit_lighting(np.zeros((1, 1, 3), np.uint8), np.zeros((1, 3)), np.eye(3)[None], -np.ones((1, 1, 3)))
+        warm_up()
         if photometric:
             from .tracking.photometric import warm_up as warm_up_photometric
 

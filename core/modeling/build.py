@@ -23,6 +23,7 @@ from ..io.personal import PersonalModel, generic_personal_model
 from ..job import Job, quiet_job
 from ..render.camera import Camera, euler_to_matrix
 from ..render.sh import SH_C0, sh_basis, vertex_normals
+from ..threads import one_blas_thread
 from ..video import VideoError, open_video
 from . import uvmaps
 from .albedo import AlbedoAccumulator, AlbedoOptions, work_size_for
@@ -143,6 +144,7 @@ def _open_clip(video: str | Path, capture: Capture, opt: ModelingOptions, model)
     return _Clip(reader, Camera(reader.width, reader.height, float(capture.focal)), weights, usable)
 
 
+@one_blas_thread()
 def fit_personal_shapes(video: str | Path, capture: Capture, options: ModelingOptions | None = None,
                         job: Job | None = None, model=None) -> tuple[PersonalModel, np.ndarray | None]:
     """The neutral and expression shape corrections only ("keyframes" and "shape" stages): a PersonalModel
@@ -219,6 +221,7 @@ def fit_personal_shapes(video: str | Path, capture: Capture, options: ModelingOp
     return person, vertex_albedo
 
 
+@one_blas_thread()
 def fit_personal_albedo(video: str | Path, person: PersonalModel, capture: Capture,
                         options: ModelingOptions | None = None, job: Job | None = None,
                         model=None, vertex_albedo: np.ndarray | None = None) -> PersonalModel:

@@ -31,13 +31,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from ..facemodel.model import FaceModel
 from ..io.cropfile import CropFile, FaceCrop
 from ..render.atlas import visible_triangles
 from ..render.rasterize import rasterize
 from ..render.sh import SH_C0, sh_basis, vertex_normals
+from ..threads import one_blas_thread
 from . import _kernels
 from .gaze import gaze_to_eye_look
 from .solver import FitState, FrameSolver, rodrigues, rotation_log
@@ -432,13 +432,12 @@ def refine_fits(fits, crops: CropFile, points, model: FaceModel,
         init = landmark_state(i)
         return np.asarray(points[i], np.float64), frame, init, refiner.view(frame, init, seen_at.pop(i, None))
 
-    # BLAS held to one thread per caller: OpenBLAS's own threads on these small products, on top of ours, made
-    # the pass 1.5x slower. What the worker reads is safe to read beside the chain: crops and points (a
-    # FrameFile) lock their seek-then-read (unlocked, a worker once got another frame's points now and then,
-    # and the same clip came out with weights up to 0.39 apart between runs), and a frame's landmark fit is
-    # read before that frame is solved.
-    with threadpool_limits(1, user_api="blas"), \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="likeness-photometric") as pool:
+    # BLAS held to one thread per caller (core.threads): OpenBLAS's own threads on these small products, on top
+    # of ours, made the pass 1.5x slower. What the worker reads is safe to read beside the chain: crops and
+    # points (a FrameFile) lock their seek-then-read (unlocked, a worker once got another frame's points now
+    # and then, and the same clip came out with weights up to 0.39 apart between runs), and a frame's landmark
+    # fit is read before that frame is solved.
+    with one_blas_thread(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="likeness-photometric") as pool:
         # Nothing else runs until the appearance is known: both cores take reference frames.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="likeness-appearance") as both:
             refiner.set_albedo(list(both.map(appearance, refs)))

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..facemodel.model import FaceModel
 from ..render.camera import euler_to_matrix, matrix_to_euler
+from ..threads import one_blas_thread
 from .gaze import direction_to_angles, eye_look_matrix, eye_model, gaze_from_iris, gaze_to_eye_look
 from .keyframes import estimate_focal, fit_keyframes, select_keyframes
 from .layout import PointLayout, interocular
@@ -231,39 +232,40 @@ def track_clip(points: np.ndarray, valid: np.ndarray, image_size: tuple[int, int
         opening /= np.maximum(iod, 1e-6)[:, None]
         typical = np.nanmedian(np.where(valid[:, None], opening, np.nan), axis=0)
         closed = opening < CLOSED_EYE * typical
-    for i, row in enumerate(_rows(points, n)):
-        if job is not None and i % 16 == 0:
-            job.step("fitting", i, n)
-        if not valid[i]:
-            prev = None
-            continue
-        x = row.astype(np.float64)
-        if prev is None:
-            st = initial_pose(solver.base, x, kf.focal, center, mask)
-            st.weights = np.zeros(n_exp)
-            st, err = solver.solve(x, st, iterations=6, exact=True)
-        else:
-            st, err = solver.solve(x, prev, prev, iterations=iterations, exact=exact, hold=hold)
-            if err > LOST_RMS_IOD * iod[i]:  # a jump the warm start could not follow: start afresh
+    with one_blas_thread():  # core.threads: a frame's products are too small for a second BLAS thread
+        for i, row in enumerate(_rows(points, n)):
+            if job is not None and i % 16 == 0:
+                job.step("fitting", i, n)
+            if not valid[i]:
+                prev = None
+                continue
+            x = row.astype(np.float64)
+            if prev is None:
                 st = initial_pose(solver.base, x, kf.focal, center, mask)
-                st.weights = prev.weights.copy()
+                st.weights = np.zeros(n_exp)
                 st, err = solver.solve(x, st, iterations=6, exact=True)
-        if not np.isfinite(err) or err > LOST_RMS_IOD * iod[i]:
-            prev = None
-            continue
-        if eyes is not None:  # the eyeLook weights held in the next frame's solve (one frame late, lids only)
-            g = read_gaze(row, st)
-            # A closed eye hides its iris (the detector guesses): keep that eye's last open gaze.
-            shut = closed[i]
-            if options.conjugate_gaze and not shut.all():
-                g[:] = g[~shut].mean(0)
-                shut = np.zeros(2, bool)
-            g[shut] = open_gaze[shut]
-            open_gaze[~shut] = g[~shut]
-            gaze[i] = g
-            hold = hold_for(g)
-        weights[i], rot[i], trans[i], rms[i], tracked[i] = st.weights, st.rotation, st.translation, err, True
-        prev = st
+            else:
+                st, err = solver.solve(x, prev, prev, iterations=iterations, exact=exact, hold=hold)
+                if err > LOST_RMS_IOD * iod[i]:  # a jump the warm start could not follow: start afresh
+                    st = initial_pose(solver.base, x, kf.focal, center, mask)
+                    st.weights = prev.weights.copy()
+                    st, err = solver.solve(x, st, iterations=6, exact=True)
+            if not np.isfinite(err) or err > LOST_RMS_IOD * iod[i]:
+                prev = None
+                continue
+            if eyes is not None:  # the eyeLook weights held in the next frame's solve (one frame late, lids only)
+                g = read_gaze(row, st)
+                # A closed eye hides its iris (the detector guesses): keep that eye's last open gaze.
+                shut = closed[i]
+                if options.conjugate_gaze and not shut.all():
+                    g[:] = g[~shut].mean(0)
+                    shut = np.zeros(2, bool)
+                g[shut] = open_gaze[shut]
+                open_gaze[~shut] = g[~shut]
+                gaze[i] = g
+                hold = hold_for(g)
+            weights[i], rot[i], trans[i], rms[i], tracked[i] = st.weights, st.rotation, st.translation, err, True
+            prev = st
     t_frames = time.perf_counter() - t_start
     if job is not None:
         job.step("fitting", n, n)

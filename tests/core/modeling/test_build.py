@@ -176,3 +176,27 @@ def test_personalize_without_personal_shapes_keeps_the_generic_ones(small_clip, 
     assert person.metadata["fitted_shapes"] == [] and person.metadata["tracking_rms_px"] == []
     assert capture is given
     assert person.albedo.shape == (1024, 1024, 3) and 0.1 < person.albedo[300:500, 250:520].mean() < 0.95
+
+
+def test_modeling_runs_on_one_blas_thread(small_clip, make_capture, face_model, monkeypatch):
+    # core.threads: OpenBLAS's idle workers spin, taking the core that decodes the video (bench/model.py: half
+    # the CPU time went there)
+    from threadpoolctl import threadpool_info
+
+    from core.modeling import build
+
+    def blas_threads() -> int:
+        return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+    video, truth = small_clip
+    seen = []
+    real = build._open_clip  # where the shape fit and the albedo pass start
+
+    def spy(*args, **kwargs):
+        seen.append(blas_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(build, "_open_clip", spy)
+    build.personalize(video, make_capture(truth), _fast(), model=face_model, max_rounds=1)
+    assert len(seen) >= 2 and set(seen) == {1}
+    assert blas_threads() > 1  # restored afterwards

@@ -126,6 +126,31 @@ def test_landmarks_are_read_a_block_at_a_time(clip, face_model, monkeypatch):
         assert np.array_equal(getattr(got, key), getattr(want, key)), key
 
 
+def test_the_frames_are_fitted_on_one_blas_thread(clip, face_model, monkeypatch):
+    # core.threads: a frame's products are too small for a second BLAS thread, which spins between them; the
+    # keyframes' larger joint system keeps the caller's threads
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> int:
+        return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+    seen = {"frames": set(), "keyframes": set()}
+
+    def spy(stage, real):
+        def call(*args, **kwargs):
+            seen[stage].add(blas_threads())
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(tracker, "initial_pose", spy("frames", tracker.initial_pose))  # the loop's first frame
+    monkeypatch.setattr(tracker, "fit_keyframes", spy("keyframes", tracker.fit_keyframes))
+    pts, _, _, layout = clip
+    track_clip(pts[:10], np.ones(10, bool), (SIZE, SIZE), layout, face_model,
+               options=TrackingOptions(quality="fast", focal=FOCAL))
+    before = blas_threads()
+    assert before > 1 and seen == {"frames": {1}, "keyframes": {before}}
+
+
 @pytest.mark.slow
 def test_memory_per_frame_is_the_result(clip, face_model, monkeypatch):
     """track_clip's memory grows with the clip by about its result, not by whole-clip copies of the points

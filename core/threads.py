@@ -1,0 +1,29 @@
+"""How Likeness's numerics share the cores: the per-frame fits and the modeling call BLAS from one thread."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from threadpoolctl import threadpool_limits
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS (OpenBLAS, numpy's) limited to one thread inside: `with one_blas_thread():` or `@one_blas_thread()`.
+
+    A frame's products are small (its J^T J is (59, 956) @ (956, 59)) and the modeling's memory-bound, so a
+    second BLAS thread gains little, and between calls OpenBLAS's idle thread spins (sched_yield) on the core
+    that decodes the video, runs the compiled passes and, in Blender, the interface. Measured on 2 cores:
+    track_clip's frame loop on 3,600 frames 2.4-3.1 s with 7.9-9.5 s of CPU for the whole call, one thread
+    2.0-2.2 s with 4.1-4.4 s; bench/model.py's 60-second clip 22.1 s with 42 s of CPU (18.6 s of it spinning
+    in the kernel), one thread 18.3-19.9 s with 21-23 s. Not the keyframe fit, whose joint system is larger:
+    0.24-0.27 s with two threads, 0.27-0.32 s with one. The limit is process-wide (threadpoolctl) and
+    restored on the way out.
+    """
+    # threadpoolctl limits the BLAS libraries loaded when it is entered; numba's np.linalg goes through scipy's
+    # own OpenBLAS, which the first kernel using it loads: loaded here first so that the limit reaches it too.
+    import scipy.linalg.cython_lapack  # noqa: F401
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

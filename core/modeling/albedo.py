@@ -242,15 +242,16 @@ class AlbedoAccumulator:
     def _significance(self, coef: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per shape: mean over its region of coefficient^2 / its noise variance, and the coefficients' RMS."""
         k = len(self.names)
-        g = self.gram.astype(np.float64)
-        h = self.rhs.astype(np.float64)
-        rss = np.maximum(self.s_uu - np.einsum("tjc,tjc->tc", coef, h), 0.0)  # (T, 3)
-        dof = np.maximum(g[:, 0, 0] - (1 + keep.sum()), 1.0)
+        g00 = self.gram[:, 0, 0].astype(np.float64)
+        rss = np.maximum(self.s_uu - np.einsum("tjc,tjc->tc", coef, self.rhs.astype(np.float64)), 0.0)  # (T, 3)
+        dof = np.maximum(g00 - (1 + keep.sum()), 1.0)
         sigma2 = rss / dof[:, None]
-        inv_diag = np.einsum("tjj->tj", np.linalg.inv(g + self._prior_matrix(keep)))  # posterior, (T, k+1)
+        inv_diag = np.empty((len(g00), k + 1))  # the posterior's diagonal, a block of texels at a time
+        for a, b in _blocks(len(g00)):
+            inv_diag[a:b] = np.einsum("tjj->tj", np.linalg.inv(self._system(keep, a, b)))
         snr, rms = np.zeros(k), np.zeros(k)
         for j in np.flatnonzero(keep):
-            r = self.region[:, j] & (g[:, 0, 0] > 10.0)
+            r = self.region[:, j] & (g00 > 10.0)
             if not r.any():
                 continue
             var = sigma2[r] * inv_diag[r, 1 + j, None]
@@ -260,23 +261,24 @@ class AlbedoAccumulator:
             rms[j] = float(np.sqrt((coef[r, 1 + j] ** 2).mean()))
         return snr, rms
 
-    def _prior_matrix(self, keep: np.ndarray) -> np.ndarray:
-        """(T, k+1, k+1) diagonal: a ridge on the dynamic coefficients; out-of-region or dropped ones pinned."""
+    def _system(self, keep: np.ndarray, a: int, b: int) -> np.ndarray:
+        """(b - a, k+1, k+1) float64 normal equations of texels a..b with their prior: a ridge on the dynamic
+        coefficients, out-of-region or dropped ones pinned."""
         k = len(self.names)
-        prior = np.zeros((len(self.gram), k + 1))
+        prior = np.zeros((b - a, k + 1))
         prior[:, 1:] = self.opt.ridge
-        prior[:, 1:][~(self.region & keep[None])] = 1e9
+        prior[:, 1:][~(self.region[a:b] & keep[None])] = 1e9
         prior[:, 0] = 1e-6
-        out = np.zeros((len(prior), k + 1, k + 1))
+        g = self.gram[a:b].astype(np.float64)
         idx = np.arange(k + 1)
-        out[:, idx, idx] = prior
-        return out
+        g[:, idx, idx] += prior
+        return g
 
     def _solve_dynamic(self, keep: np.ndarray) -> np.ndarray:
         """(T, 1 + k, 3) per-texel [static, D_1..D_k] with the shapes not kept (or out of region) at zero."""
-        g = self.gram.astype(np.float64) + self._prior_matrix(keep)
-        h = self.rhs.astype(np.float64)
-        coef = np.linalg.solve(g, h)
+        coef = np.empty(self.rhs.shape)
+        for a, b in _blocks(len(coef)):
+            coef[a:b] = np.linalg.solve(self._system(keep, a, b), self.rhs[a:b].astype(np.float64))
         seen = self.gram[:, 0, 0] > 1e-3
         coef[~seen] = 0.0
         return coef
@@ -302,6 +304,13 @@ class AlbedoAccumulator:
             image = cv2.resize(image.astype(np.float32), (self.opt.size, self.opt.size),
                                interpolation=cv2.INTER_CUBIC if self.opt.size > size else cv2.INTER_AREA)
         return np.clip(image, 0.0, 1.0).astype(np.float32)
+
+
+def _blocks(n: int, size: int = 8192):
+    """(start, stop) of blocks of texels: the per-texel (k+1, k+1) systems in float64, a whole face's at once,
+    were the modeling's peak memory (~140 MB an array at 512x512, several alive at once)."""
+    for a in range(0, n, size):
+        yield a, min(n, a + size)
 
 
 def fill_atlas(image: np.ndarray, weight: np.ndarray, size: int) -> np.ndarray:

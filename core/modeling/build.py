@@ -181,8 +181,8 @@ def fit_personal_shapes(video: str | Path, capture: Capture, options: ModelingOp
     rot = euler_to_matrix(capture.rotation)
     landmark_points = landmark_points_for(model, capture.landmarks.shape[1]) if capture.landmarks is not None \
         else None
-    kfs = [Keyframe(int(i), images[int(i)], weights[i], rot[i], np.asarray(capture.translation[i], np.float64),
-                    lighting[i]) for i in keys]
+    kfs = [Keyframe(int(i), images[int(i)][0], weights[i], rot[i], np.asarray(capture.translation[i], np.float64),
+                    lighting[i], origin=images[int(i)][1]) for i in keys]
     frames = None
     if capture.landmarks is not None and landmark_points is not None:
         use = np.flatnonzero(usable)
@@ -251,17 +251,20 @@ def _options_dict(opt: ModelingOptions) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
-def _read_frames(reader, capture: Capture, keys: np.ndarray, job: Job) -> dict[int, np.ndarray]:
-    """{capture frame: (H, W, 3) float32 RGB} for the keyframes, in one forward pass over the video."""
+def _read_frames(reader, capture: Capture, keys: np.ndarray, job: Job) -> dict[int, tuple[np.ndarray, tuple]]:
+    """{capture frame: ((h, w, 3) uint8 RGB, (x, y) origin)}: the keyframes' pixels around the face (the whole
+    frame where the capture has no landmarks for it), in one forward pass over the video."""
     import cv2
 
     want = {int(capture.frame_indices[k]): int(k) for k in keys}
     last = max(want) if want else -1
-    out: dict[int, np.ndarray] = {}
+    out: dict[int, tuple[np.ndarray, tuple]] = {}
     try:
         for frame in open_video(reader.path, 0, last + 1):
             if frame.index in want:
-                out[want[frame.index]] = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+                k = want[frame.index]
+                x0, y0, x1, y1 = _face_region(capture, k, frame.image.shape[1], frame.image.shape[0])
+                out[k] = cv2.cvtColor(frame.image[y0:y1, x0:x1], cv2.COLOR_BGR2RGB), (x0, y0)
                 job.step("keyframes", len(out), len(want))
     except VideoError as e:
         raise ModelingError(str(e)) from e
@@ -270,6 +273,19 @@ def _read_frames(reader, capture: Capture, keys: np.ndarray, job: Job) -> dict[i
         raise ModelingError(f"the video ended before capture frame {missing[0]}: was the capture made from "
                             "another video?")
     return out
+
+
+def _face_region(capture: Capture, k: int, width: int, height: int, margin: float = 0.6) -> tuple[int, ...]:
+    """(x0, y0, x1, y1) frame pixels around capture frame k's landmarks, `margin` of their extent on each side
+    (the head's ears and forehead reach beyond the detector's points); the whole frame without landmarks."""
+    points = None if capture.landmarks is None else np.asarray(capture.landmarks[k], np.float64)
+    if points is None or not np.isfinite(points).all():
+        return 0, 0, width, height
+    lo, hi = points.min(0), points.max(0)
+    pad = margin * float((hi - lo).max())
+    x0, y0 = (max(0, int(np.floor(v - pad))) for v in lo)
+    x1, y1 = min(width, int(np.ceil(hi[0] + pad)) + 1), min(height, int(np.ceil(hi[1] + pad)) + 1)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else (0, 0, width, height)
 
 
 def _initial_lighting(capture: Capture) -> np.ndarray:
@@ -329,7 +345,8 @@ def _refine_keyframe_lighting(model, kfs: list[Keyframe], camera: Camera, identi
         view = -cam[:n_face] / np.linalg.norm(cam[:n_face], axis=1, keepdims=True)
         vis = ((n * view).sum(1) > 0.3) & (p[:, 2] <= zbuf[yi, xi] + 0.004)
         vis &= (p[:, 0] >= 0) & (p[:, 0] <= camera.width - 1) & (p[:, 1] >= 0) & (p[:, 1] <= camera.height - 1)
-        colour = kf.image[yi, xi].astype(np.float64)
+        vis &= kf.covers(xi, yi)
+        colour = kf.colours(xi, yi)
         samples.append((vis, n, colour))
     scale = np.mean([kf.lighting[0].mean() for kf in kfs])
     for _ in range(rounds):

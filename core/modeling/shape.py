@@ -39,14 +39,40 @@ from . import uvmaps
 
 @dataclass
 class Keyframe:
-    """One frame used for the photometric term (full-frame pixels, camera space as the Capture)."""
+    """One frame used for the photometric term: the pixels around the face, camera space as the Capture.
+
+    Only the face's part of the frame is kept, as bytes: thirty full 4K frames in float would be 3 GB.
+    """
 
     index: int
-    image: np.ndarray  # (H, W, 3) float32 RGB 0..1
+    image: np.ndarray  # (h, w, 3) uint8 RGB: frame pixels from `origin` on
     weights: np.ndarray  # (53,)
     rotation: np.ndarray  # (3, 3) model -> camera
     translation: np.ndarray  # (3,) metres
     lighting: np.ndarray | None = None  # (9, 3) SH irradiance, camera space
+    origin: tuple[int, int] = (0, 0)  # the image's top-left corner in frame pixels (x, y)
+
+    def covers(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """(N,) bool: integer frame pixels x, y (N,) inside the image kept."""
+        h, w = self.image.shape[:2]
+        x, y = x - self.origin[0], y - self.origin[1]
+        return (x >= 0) & (x < w) & (y >= 0) & (y < h)
+
+    def colours(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """(N, 3) float64 RGB 0..1 at integer frame pixels x, y (N,) (clamped to the image kept)."""
+        h, w = self.image.shape[:2]
+        xi = np.clip(x - self.origin[0], 0, w - 1)
+        yi = np.clip(y - self.origin[1], 0, h - 1)
+        return self.image[yi, xi] / 255.0
+
+    def region(self, x0: int, y0: int, x1: int, y1: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """Frame pixels [x0, x1) x [y0, y1) as far as kept: float32 RGB 0..1 and its corner (x, y)."""
+        ox, oy = self.origin
+        h, w = self.image.shape[:2]
+        x0, y0 = max(x0, ox), max(y0, oy)
+        x1, y1 = max(min(x1, ox + w), x0), max(min(y1, oy + h), y0)
+        patch = self.image[y0 - oy:y1 - oy, x0 - ox:x1 - ox].astype(np.float32) / np.float32(255.0)
+        return np.ascontiguousarray(patch), (x0, y0)
 
 
 @dataclass
@@ -261,10 +287,10 @@ class _Problem:
             pts = project_mesh(cam, p.full[i, :n_face] @ p.rot[i].T + p.trans[i])
             x0, y0 = np.floor(pts[:, :2].min(0)) - 10
             x1, y1 = np.ceil(pts[:, :2].max(0)) + 10
-            x0, y0 = max(0, int(x0)), max(0, int(y0))
-            x1, y1 = min(cam.width, int(x1)), min(cam.height, int(y1))
+            patch, (x0, y0) = kf.region(max(0, int(x0)), max(0, int(y0)), min(cam.width, int(x1)),
+                                        min(cam.height, int(y1)))
+            y1, x1 = y0 + patch.shape[0], x0 + patch.shape[1]
             s = min(1.0, crop / max(x1 - x0, y1 - y0, 1))
-            patch = np.ascontiguousarray(kf.image[y0:y1, x0:x1], np.float32)
             if s < 1:
                 patch = cv2.resize(patch, (max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s))),
                                    interpolation=cv2.INTER_AREA)

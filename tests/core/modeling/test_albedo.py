@@ -73,3 +73,33 @@ def test_accumulation_kernels_match_their_sums():
     np.testing.assert_allclose(s_cu, 2 * c[:, None] * a, rtol=1e-6)
     np.testing.assert_allclose(s_c, 2 * c, rtol=1e-6)
     np.testing.assert_allclose(s_cw, 2 * c[:, None] * w[None], rtol=1e-6)
+
+
+def test_the_per_texel_solves_do_not_depend_on_the_block_size(small_clip, make_capture, face_model, monkeypatch):
+    # the (k+1, k+1) systems are solved a block of texels at a time (memory); a block must not change a texel
+    from core.modeling import ModelingOptions, albedo, build_personal_model
+
+    video, truth = small_clip
+    opt = ModelingOptions(keyframes=4, personal_shapes=False)
+    opt.albedo.static_frames = 4
+    opt.albedo.min_frames = 1  # every shape the clip moves is offered a map
+    checked = []
+    real_solve, real_blocks = albedo.AlbedoAccumulator.solve, albedo._blocks
+
+    def solve(self):
+        self._flush()
+        keep = np.ones(len(self.names), bool)
+        whole = self._solve_dynamic(keep), self._significance(self._solve_dynamic(keep), keep)
+        monkeypatch.setattr(albedo, "_blocks", lambda n, size=8192: real_blocks(n, 97))
+        split = self._solve_dynamic(keep), self._significance(self._solve_dynamic(keep), keep)
+        monkeypatch.setattr(albedo, "_blocks", real_blocks)
+        checked.append((len(self.names), len(self.dyn.flat)))
+        np.testing.assert_array_equal(whole[0], split[0])
+        for a, b in zip(whole[1], split[1]):
+            np.testing.assert_array_equal(a, b)
+        assert np.abs(whole[0][:, 1:]).max() > 0  # real maps were compared, not zeros
+        return real_solve(self)
+
+    monkeypatch.setattr(albedo.AlbedoAccumulator, "solve", solve)
+    build_personal_model(video, make_capture(truth), opt, model=face_model)
+    assert checked and checked[0][0] >= 2 and checked[0][1] > 3 * 97

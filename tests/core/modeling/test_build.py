@@ -200,3 +200,42 @@ def test_modeling_runs_on_one_blas_thread(small_clip, make_capture, face_model, 
     build.personalize(video, make_capture(truth), _fast(), model=face_model, max_rounds=1)
     assert len(seen) >= 2 and set(seen) == {1}
     assert blas_threads() > 1  # restored afterwards
+
+
+def test_keyframes_keep_the_face_as_bytes(small_clip, make_capture):
+    # thirty full frames in float were 3 GB at 4K: a keyframe keeps the pixels around the face, as uint8
+    import cv2
+
+    from core.job import quiet_job
+    from core.modeling.build import _read_frames
+    from core.modeling.shape import Keyframe
+    from core.video import open_video
+
+    video, truth = small_clip
+    cap = make_capture(truth)
+    reader = open_video(video)
+    keys = np.array([3, 20])
+    got = _read_frames(reader, cap, keys, quiet_job())
+    frames = {f.index: f.image for f in open_video(video)}
+    for k in keys:
+        image, (x0, y0) = got[k]
+        assert image.dtype == np.uint8 and image.size <= frames[k].size
+        h, w = image.shape[:2]
+        lo, hi = cap.landmarks[k].min(0), cap.landmarks[k].max(0)
+        assert x0 <= lo[0] and y0 <= lo[1] and hi[0] < x0 + w and hi[1] < y0 + h  # the face inside, with margin
+        whole = cv2.cvtColor(frames[k], cv2.COLOR_BGR2RGB)
+        kf = Keyframe(int(k), image, np.zeros(53), np.eye(3), np.zeros(3), origin=(x0, y0))
+        xs, ys = np.array([x0, x0 + w - 1, int(lo[0])]), np.array([y0, y0 + h - 1, int(hi[1])])
+        np.testing.assert_array_equal(kf.colours(xs, ys), whole[ys, xs] / 255.0)  # frame pixels, not the crop's
+        assert kf.covers(xs, ys).all() and not kf.covers(np.array([x0 - 1]), np.array([y0])).any()
+        patch, corner = kf.region(x0 - 5, y0 + 2, x0 + 10, y0 + 12)
+        assert corner == (x0, y0 + 2) and patch.shape == (10, 10, 3)  # cut to what was kept
+        np.testing.assert_allclose(patch, whole[y0 + 2:y0 + 12, x0:x0 + 10] / 255.0, atol=1e-7)
+    # a face a quarter of the frame's size: a crop around it, not the frame
+    lm = np.asarray(cap.landmarks)
+    small = (lm - lm.mean(1, keepdims=True)) * 0.25 + lm.mean(1, keepdims=True)
+    image, _ = _read_frames(reader, replace(cap, landmarks=small.astype(np.float32)), keys[:1], quiet_job())[3]
+    assert image.size < 0.6 * frames[3].size
+    # without landmarks, the whole frame
+    nolm = _read_frames(reader, replace(cap, landmarks=None), keys[:1], quiet_job())
+    assert nolm[3][0].shape == frames[3].shape and nolm[3][1] == (0, 0)

@@ -90,14 +90,22 @@ class _Texels:
         return self._matrix @ np.asarray(values, np.float32)
 
 
-class FrameUnwrapper:
-    """Samples one frame's albedo at a set of texels: colour / shading, and a per-texel confidence."""
+# The visibility test's z-buffer: half the frame's resolution, at most this many pixels on its longer side.
+# A 4K frame's half (1920 px) took 65 ms a frame to rasterize and tells no more: a texel's visibility
+# changes at the head's scale, and the atlas samples the face at ~1024 texels.
+ZBUFFER_SIDE = 1280
 
-    def __init__(self, model, camera: Camera, depth_scale: float = 0.5):
+
+class FrameUnwrapper:
+    """Samples one frame's albedo at a set of texels: colour / shading, and a per-texel confidence.
+
+    depth_scale: the z-buffer's resolution as a share of the frame's (None: half, capped to ZBUFFER_SIDE)."""
+
+    def __init__(self, model, camera: Camera, depth_scale: float | None = None):
         self.model = model
         self.camera = camera
         self.tris = np.asarray(model.triangles)[visible_triangles(model)]
-        self.depth_scale = depth_scale
+        self.depth_scale = depth_scale or min(0.5, ZBUFFER_SIDE / max(camera.width, camera.height))
         self._frame = None
 
     def set_frame(self, image_rgb: np.ndarray, vertices_cam: np.ndarray, lighting: np.ndarray) -> None:

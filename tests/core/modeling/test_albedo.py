@@ -1,6 +1,7 @@
 """The albedo unwrapping: a rendered frame gives back the albedo it was rendered with, hidden skin gives nothing."""
 
 import numpy as np
+import pytest
 
 from core.modeling import _kernels
 from core.modeling.albedo import FrameUnwrapper, _Texels
@@ -9,9 +10,10 @@ from core.render.sh import SH_C0, SH_C1
 from core.render.shading import render_face
 
 
-def _frame(face_model, yaw: float, size: int = 256):
-    """A frame of the average head at `yaw` degrees under a light from the upper left, and what made it."""
-    camera = Camera(640, 480, 900.0)
+def _frame(face_model, yaw: float, size: int = 256, zoom: int = 1):
+    """A frame of the average head at `yaw` degrees under a light from the upper left, and what made it
+    (640x480 times zoom)."""
+    camera = Camera(640 * zoom, 480 * zoom, 900.0 * zoom)
     rng = np.random.default_rng(3)
     # smooth colour over the atlas, so that a texel sampled a pixel off still reads about the same colour
     yy, xx = np.mgrid[0:size, 0:size] / size
@@ -26,18 +28,20 @@ def _frame(face_model, yaw: float, size: int = 256):
     return camera, albedo, sh, v, np.ascontiguousarray(image, np.float32)
 
 
-def _unwrapped(face_model, yaw: float):
+def _unwrapped(face_model, yaw: float, zoom: int = 1):
     """(texels, the atlas the frame was rendered with, unwrapped albedo (T, 3), confidence (T,))."""
-    camera, albedo, sh, v, image = _frame(face_model, yaw)
+    camera, albedo, sh, v, image = _frame(face_model, yaw, zoom=zoom)
     texels = _Texels.build(face_model, albedo.shape[0])
     unwrap = FrameUnwrapper(face_model, camera)
+    assert unwrap.depth_scale == min(0.5, 1280 / camera.width)  # the z-buffer: half the frame, at most 1280 px
     unwrap.set_frame(image, v, sh)
     got, conf = unwrap.sample(texels, min_cos=0.4)
     return texels, albedo, got, conf
 
 
-def test_a_rendered_frame_unwraps_to_its_albedo(face_model):
-    texels, albedo, got, conf = _unwrapped(face_model, yaw=0.0)
+@pytest.mark.parametrize("zoom", [1, 5])  # 640x480, and 3200x2400 where the z-buffer is capped at 1280 px
+def test_a_rendered_frame_unwraps_to_its_albedo(face_model, zoom):
+    texels, albedo, got, conf = _unwrapped(face_model, yaw=0.0, zoom=zoom)
     seen = conf > 0
     assert seen.sum() > 2000
     truth = albedo.reshape(-1, 3)[texels.flat]

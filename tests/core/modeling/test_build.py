@@ -239,3 +239,37 @@ def test_keyframes_keep_the_face_as_bytes(small_clip, make_capture):
     # without landmarks, the whole frame
     nolm = _read_frames(reader, replace(cap, landmarks=None), keys[:1], quiet_job())
     assert nolm[3][0].shape == frames[3].shape and nolm[3][1] == (0, 0)
+
+
+def test_keyframe_lighting_sees_the_same_vertices_on_a_4k_frame(face_model, monkeypatch):
+    # above 1080p the keyframes' z-buffer is scaled down (a 4K one took ~0.2 s a frame): the same head seen
+    # by a 1080p and a 4K camera of the same view must count the same vertices as visible
+    from core.modeling import build
+    from core.modeling.shape import Keyframe
+    from core.render.camera import Camera, euler_to_matrix
+
+    used, sizes = [], []
+    real_fit = build.fit_lighting
+
+    def fit(colours, normals, albedo):
+        used.append(len(colours))
+        return real_fit(colours, normals, albedo)
+
+    monkeypatch.setattr(build, "fit_lighting", fit)
+    raster_module = sys.modules["core.render.rasterize"]  # the package's `rasterize` is the function
+    real_raster = raster_module.rasterize
+
+    def raster(points, tris, width, height, **kwargs):
+        sizes.append((width, height))
+        return real_raster(points, tris, width, height, **kwargs)
+
+    monkeypatch.setattr(raster_module, "rasterize", raster)
+    light = np.zeros((9, 3))
+    light[0] = 3.0
+    for k in (1, 2):
+        camera = Camera(1920 * k, 1080 * k, 1500.0 * k)
+        kf = Keyframe(0, np.full((1080 * k, 1920 * k, 3), 128, np.uint8), np.zeros(53),
+                      euler_to_matrix(np.array([5.0, 25.0, 0.0])), np.array([0.0, 0.0, -0.7]), light.copy())
+        build._refine_keyframe_lighting(face_model, [kf], camera, np.zeros(100), rounds=1)
+    assert sizes == [(1920, 1080), (1920, 1080)]
+    assert used[0] > 2000 and abs(used[1] - used[0]) <= 0.01 * used[0]

@@ -315,8 +315,8 @@ class AlbedoAccumulator:
 
 
 def _blocks(n: int, size: int = 8192):
-    """(start, stop) of blocks of texels: the per-texel (k+1, k+1) systems in float64, a whole face's at once,
-    were the modeling's peak memory (~140 MB an array at 512x512, several alive at once)."""
+    """(start, stop) of blocks of texels: the per-texel (k+1, k+1) systems in float64 for a whole face at once
+    were several arrays of 70-300 MB alive together (a 512 map's ~130,000 texels, 8-17 terms)."""
     for a in range(0, n, size):
         yield a, min(n, a + size)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 
 @contextmanager
@@ -27,3 +27,8 @@ def one_blas_thread() -> Iterator[None]:
 
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+def blas_threads() -> int:
+    """The most threads any loaded BLAS library would use now (1 inside one_blas_thread)."""
+    return max((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), default=1)

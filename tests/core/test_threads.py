@@ -1,13 +1,8 @@
 """one_blas_thread: BLAS on one thread inside, the caller's setting back afterwards, also when it raises."""
 
 import pytest
-from threadpoolctl import threadpool_info
 
-from core.threads import one_blas_thread
-
-
-def blas_threads() -> int:
-    return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+from core.threads import blas_threads, one_blas_thread
 
 
 def test_one_thread_inside_and_restored_after():

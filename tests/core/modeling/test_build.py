@@ -181,12 +181,8 @@ def test_personalize_without_personal_shapes_keeps_the_generic_ones(small_clip, 
 def test_modeling_runs_on_one_blas_thread(small_clip, make_capture, face_model, monkeypatch):
     # core.threads: OpenBLAS's idle workers spin, taking the core that decodes the video (bench/model.py: half
     # the CPU time went there)
-    from threadpoolctl import threadpool_info
-
     from core.modeling import build
-
-    def blas_threads() -> int:
-        return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+    from core.threads import blas_threads
 
     video, truth = small_clip
     seen = []

@@ -129,10 +129,7 @@ def test_landmarks_are_read_a_block_at_a_time(clip, face_model, monkeypatch):
 def test_the_frames_are_fitted_on_one_blas_thread(clip, face_model, monkeypatch):
     # core.threads: a frame's products are too small for a second BLAS thread, which spins between them; the
     # keyframes' larger joint system keeps the caller's threads
-    from threadpoolctl import threadpool_info
-
-    def blas_threads() -> int:
-        return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+    from core.threads import blas_threads
 
     seen = {"frames": set(), "keyframes": set()}
 

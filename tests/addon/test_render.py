@@ -60,6 +60,21 @@ def test_cycles_render_shows_face_and_dynamic_albedo(likeness, model, empty_scen
 
 
 @pytest.mark.slow
+def test_the_preview_is_scaled_down_to_its_size_only(likeness, model, empty_scene, make_capture):
+    # a 4K clip's full-size Cycles preview took 131 s here: the preview's longer side is capped
+    from likeness.addon import headless
+
+    built = _flushing_head(model, make_capture, size=160, focal=420.0)
+    LOOK.mkdir(parents=True, exist_ok=True)
+    small = _pixels(headless.render_preview(bpy.context, built, str(LOOK / "render_small.png"), frame=2, size=64,
+                                            samples=2))
+    assert small.shape == (64, 64, 3) and small.std() > 0.05  # scaled down, still the face
+    assert bpy.context.scene.render.resolution_x == 160  # the scene keeps the clip's resolution
+    full = _pixels(headless.render_preview(bpy.context, built, str(LOOK / "render_full.png"), frame=2, samples=2))
+    assert full.shape == (160, 160, 3)  # below the default cap: the clip's own size
+
+
+@pytest.mark.slow
 def test_eevee_render_shows_dynamic_albedo(likeness, model, empty_scene, make_capture):
     """EEVEE (software OpenGL here, ~10 s) draws the same material: shape-key drivers reach its shaders."""
     from likeness.addon import headless

@@ -4,7 +4,9 @@
         synthetic clips with hidden personal corrections (seeds no test tuned on): expression-shape error
         against the truth (face, weight 1, shapes the clip exercises), weight error, albedo error on frames
         with the wrinkle expressions; once with the tracked capture (MediaPipe) and once with the truth's
-        weights, pose and landmarks (what the modeling can do with perfect tracking).
+        weights, pose and landmarks (what the modeling can do with perfect tracking). registration_px: how far
+        the capture's geometry puts the face's surface points from their true place in the frames (its
+        constant part is how far an unwrapped texture lands from its true place in UV space).
     python bench/model_accuracy.py real [CLIP ...] [--look /tmp/likeness_look]
         clips in ../shared/media/clips: photometric error of the re-rendered face (face region) for the three
         variants, landmark RMS of the generic and the personal fit, a side-by-side PNG per clip.
@@ -90,6 +92,38 @@ def albedo_error(model, person, truth, weights, frames=24, threshold=0.3) -> dic
     return out
 
 
+def registration_px(model, capture: Capture, truth: dict, step: int = 7) -> tuple[float, float, float]:
+    """How far (pixels) the capture's geometry puts the face's surface points from where the truth has them:
+    the mean over tracked frames and every `step`-th face vertex of |projection by the capture (its identity,
+    weights, pose, focal; generic expressions) - projection by the truth (its identity, weights with the
+    hidden personal corrections, pose, focal)|, and its two parts: constant (the per-vertex mean over frames:
+    a texture unwrapped through this geometry sits that far from its true place in UV space) and varying
+    (what changes from frame to frame: it blurs what the frames add up to)."""
+    names = list(model.expression_names)
+    index = [[str(n) for n in truth["names"]].index(n) for n in names]
+    w_true = truth["weights"][:, index]
+    w_est = capture_weights(capture, model)
+    ids = np.arange(0, model.submeshes["narrow_face"][1], step)
+    true_base = model.identity_shape(truth["identity"])[ids].astype(np.float64)
+    true_shapes = (model.expressions[:, ids] + truth["personal_expressions"][:, ids]).astype(np.float64)
+    est_base = model.identity_shape(capture.identity)[ids].astype(np.float64)
+    est_shapes = model.expressions[:, ids].astype(np.float64)
+    w, h = (int(x) for x in capture.image_size)
+    cam_true, cam_est = Camera(w, h, float(truth["focal"])), Camera(w, h, float(capture.focal))
+    r_true, r_est = euler_to_matrix(truth["rotation"]), euler_to_matrix(capture.rotation)
+    disp = []
+    for i in np.flatnonzero(capture.tracked):
+        p_true = cam_true.project((true_base + np.tensordot(w_true[i], true_shapes, 1)) @ r_true[i].T
+                                  + truth["translation"][i])
+        p_est = cam_est.project((est_base + np.tensordot(w_est[i], est_shapes, 1)) @ r_est[i].T
+                                + capture.translation[i])
+        disp.append(p_true - p_est)
+    disp = np.asarray(disp)  # (F, V, 2)
+    const = disp.mean(0)
+    return (float(np.linalg.norm(disp, axis=2).mean()), float(np.linalg.norm(const, axis=1).mean()),
+            float(np.linalg.norm(disp - const, axis=2).mean()))
+
+
 def run_synth(args) -> dict:
     from core.pipeline import CaptureOptions, capture_video
     from core.synth import generate, load_truth
@@ -119,6 +153,8 @@ def run_synth(args) -> dict:
                 again, _ = retrack(cap, person, model, video=d / "video.mp4")  # like for like: photometric
                 row["weight_generic"] = weight_error(model, cap, truth)
                 row["weight_personal"] = weight_error(model, again, truth)
+                row["registration_px"], row["registration_constant_px"], row["registration_varying_px"] = \
+                    registration_px(model, cap, truth)
             rows.append(row)
             print(json.dumps(row, default=float), flush=True)
     return {"rows": rows}

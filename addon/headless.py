@@ -56,7 +56,7 @@ def run(
     smoothing: float = 0.5,
     neutral_frame: int = -1,
     personalize: bool = False,
-    personal_shapes: bool = True,
+    personal_shapes: bool = False,
     photometric: bool = False,
     background: bool = True,
     name: str = "Likeness",
@@ -178,7 +178,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--smoothing", type=float, default=0.5)
     p.add_argument("--neutral-frame", type=int, default=-1)
     p.add_argument("--personalize", action="store_true")
-    p.add_argument("--no-shapes", action="store_true", help="with --personalize: the generic blendshapes")
+    p.add_argument("--shapes", action=argparse.BooleanOptionalAction, default=False,
+                   help="with --personalize: also fit personal blendshapes (experimental; default: generic shapes "
+                        "with the person's albedo)")
     p.add_argument("--photometric", action="store_true", help="refine the fit against the pixels (slower)")
     p.add_argument("--no-background", action="store_true", help="no video behind the camera")
     return p
@@ -196,7 +198,7 @@ def main(argv: list[str]) -> int:
                     render_size=args.render_size,
                     start=args.start, end=args.end, stride=args.stride, quality=args.quality,
                     backend=args.backend, smoothing=args.smoothing, neutral_frame=args.neutral_frame,
-                    personalize=args.personalize, personal_shapes=not args.no_shapes, photometric=args.photometric,
+                    personalize=args.personalize, personal_shapes=args.shapes, photometric=args.photometric,
                     background=not args.no_background)
     except (jobs.InputError, Cancelled) as e:
         print(f"likeness: {e}", file=sys.stderr)

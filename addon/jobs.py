@@ -171,7 +171,7 @@ class CaptureRequest:
     smoothing: float = 0.5
     neutral_frame: int = -1
     personalize: bool = False
-    personal_shapes: bool = True
+    personal_shapes: bool = False
     photometric: bool = False
     background: bool = True
 

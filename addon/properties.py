@@ -33,10 +33,10 @@ class LikenessSettings(bpy.types.PropertyGroup):
                                  description="Add a camera that matches the video, with the video behind it")
     personalize: BoolProperty(name="Personalize", default=False,
                               description="Build personal blendshapes and dynamic skin colour (slower)")
-    personal_shapes: BoolProperty(name="Personal Shapes", default=True,
-                                  description="With Personalize: fit this person's blendshapes. Off: the generic "
-                                              "shapes with the person's skin, which on real clips often "
-                                              "re-renders closer")
+    personal_shapes: BoolProperty(name="Personal Shapes", default=False,
+                                  description="With Personalize: also fit this person's blendshapes "
+                                              "(experimental: they still measure worse than the generic shapes, "
+                                              "which keep the person's skin and head shape)")
     # On in the panel: it keeps up with real time at 720p since it reads the crops of one decoding pass, and the
     # expressions and gaze an animator keys are closer (synthetic clips: weights 0.075 vs 0.093, gaze 2.3 vs
     # 4.2 degrees). The command line and the batch script keep the landmark fit unless asked (--photometric).

@@ -1,15 +1,17 @@
-"""Time building a PersonalModel of a 60-second clip end to end (keyframes, shapes, albedo over every frame).
+"""Time building a PersonalModel of a 60-second clip end to end (keyframes, lighting, albedo over every frame;
+with --shapes the personal blendshapes too, which are opt-in).
 
-    python bench/model.py [VIDEO] [--capture CAPTURE.npz] [--seconds 60] [--loop]
+    python bench/model.py [VIDEO] [--capture CAPTURE.npz] [--seconds 60] [--loop] [--shapes]
 
 Without VIDEO: ../shared/media/clips/liveportrait_driving_d6.mp4 played forward then backward until it lasts
 --seconds (a real face, 480x480), written to --work. The capture is made first in a separate process (not
 timed, and its memory not counted); then this process builds the model. peak_mb is this process's peak
 resident memory while modeling (sampled) minus its size before. Last line: seconds=... clip_seconds=... peak_mb=...
 
---loop times what `python -m core capture VIDEO --personalize` adds to a capture instead: the model, then
-re-tracking with it and fitting the shapes again while the landmark fit improves (core.modeling.personalize:
-up to two shape fits and two re-tracks, then one albedo pass); retracks=... says how many re-tracks it ran.
+--loop times what `python -m core capture VIDEO --personalize` adds to a capture instead (core.modeling
+.personalize): without --shapes the model alone (there is nothing to re-track with); with --shapes the model,
+then re-tracking with it and fitting the shapes again while the landmark fit improves (up to two shape fits
+and two re-tracks, then one albedo pass); retracks=... says how many re-tracks it ran.
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=60.0, help="length of the default clip")
     p.add_argument("--work", default="/tmp/likeness_model_bench")
     p.add_argument("--loop", action="store_true", help="time the modeling and re-tracking loop (--personalize)")
+    p.add_argument("--shapes", action="store_true",
+                   help="with personal blendshapes (opt-in; with --loop: the shape fits and re-tracks as well)")
     args = p.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -109,7 +113,7 @@ def main() -> int:
 
     from core.facemodel import load_face_model
     from core.io.capture import Capture
-    from core.modeling import build_personal_model, personalize
+    from core.modeling import ModelingOptions, build_personal_model, personalize
     from core.video import open_video
 
     model = load_face_model()
@@ -121,10 +125,11 @@ def main() -> int:
     base = _rss_mb()
     watch = _Peak()
     t0 = time.perf_counter()
+    options = ModelingOptions(personal_shapes=args.shapes)
     if args.loop:
-        person, _ = personalize(video, capture, model=model)
+        person, _ = personalize(video, capture, options, model=model)
     else:
-        person = build_personal_model(video, capture, model=model)
+        person = build_personal_model(video, capture, options, model=model)
     seconds = time.perf_counter() - t0
     peak = watch.stop() - base
     timing = person.metadata.get("timing", {})
@@ -133,7 +138,7 @@ def main() -> int:
           f"dynamic={','.join(person.dynamic_albedo_names) or '-'}", file=sys.stderr)
     if args.loop:  # the landmark fit's RMS (px): generic, then after each re-track
         print(f"tracking_rms_px={person.metadata.get('tracking_rms_px')}", file=sys.stderr)
-    retracks = f" retracks={len(person.metadata.get('tracking_rms_px', [0])) - 1}" if args.loop else ""
+    retracks = f" retracks={max(len(person.metadata.get('tracking_rms_px', [])) - 1, 0)}" if args.loop else ""
     print(f"seconds={seconds:.1f} clip_seconds={clip_seconds:.1f} peak_mb={peak:.0f}{retracks}")
     return 0
 

@@ -141,7 +141,7 @@ def run_synth(args) -> dict:
         tracked = Capture.load(d / name)
         for source, cap in (("tracked", tracked), ("truth", truth_capture(truth))):
             t0 = time.perf_counter()
-            person = build_personal_model(d / "video.mp4", cap, ModelingOptions(), model=model)
+            person = build_personal_model(d / "video.mp4", cap, ModelingOptions(personal_shapes=True), model=model)
             seconds = time.perf_counter() - t0
             g, p = shape_error(model, person, truth)
             alb = albedo_error(model, person, truth, capture_weights(cap, model))
@@ -207,7 +207,7 @@ def run_real(args) -> dict:
             capture_video(video, CaptureOptions()).save(d / "capture.npz")
         cap = Capture.load(d / "capture.npz")
         t0 = time.perf_counter()
-        person = build_personal_model(video, cap, ModelingOptions(), model=model)
+        person = build_personal_model(video, cap, ModelingOptions(personal_shapes=True), model=model)
         seconds = time.perf_counter() - t0
         opt = ModelingOptions(personal_shapes=False, dynamic_albedo=False)
         generic = build_personal_model(video, cap, opt, model=model)

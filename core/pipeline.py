@@ -71,9 +71,10 @@ class CaptureOptions:
     photometric_stride: int = 5
     # Model the person after tracking and re-track with the model (run_capture; capture_video ignores it).
     personalize: bool = False
-    # With personalize: fit personal blendshapes (False: the generic shapes with the personal albedo, which on
-    # the six real clips in ../shared/media/clips re-renders closer: 0.0296 against 0.0308, DESIGN.md).
-    personal_shapes: bool = True
+    # With personalize: also fit personal blendshapes and re-track with them (core.modeling.ModelingOptions
+    # .personal_shapes, off by default: measured worse than the generic shapes on synthetic and real clips).
+    # Off: the generic shapes with the person's identity and albedo.
+    personal_shapes: bool = False
     backend_options: dict = field(default_factory=dict)
 
     def stages(self) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from . import UserError
@@ -32,8 +33,9 @@ def add_arguments(p):
     p.add_argument("--overlay", default=None, metavar="DIR", help="write PNG overlays of the fitted mesh here")
     p.add_argument("--personalize", action="store_true",
                    help="also model the person (PERSON.npz beside OUT) and re-track with that model")
-    p.add_argument("--no-shapes", action="store_true",
-                   help="with --personalize: keep the generic blendshapes (personal albedo only, no re-track)")
+    p.add_argument("--shapes", action=argparse.BooleanOptionalAction, default=False,
+                   help="with --personalize: also fit personal blendshapes and re-track with them (experimental: "
+                        "measured worse than the generic ones, see DESIGN.md); default: personal albedo only")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -44,7 +46,7 @@ def run(args) -> int:
     options = CaptureOptions(start=args.start, stop=args.end, stride=args.stride, backend=args.backend,
                              quality=args.quality, smoothing=args.smoothing, neutral_frame=args.neutral_frame,
                              focal=args.focal, lighting=False if args.no_lighting else None,
-                             personalize=args.personalize, personal_shapes=not args.no_shapes,
+                             personalize=args.personalize, personal_shapes=args.shapes,
                              photometric=args.photometric, iris_gaze=not args.no_iris_gaze)
     if args.photometric_stride is not None:
         options.photometric_stride = args.photometric_stride

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -15,7 +16,9 @@ def add_arguments(p):
     p.add_argument("-o", "--output", required=True,
                    help="the PersonalModel .npz to write (.json and PNG textures land beside it)")
     p.add_argument("--keyframes", type=int, default=30, help="keyframes for the photometric term and lighting")
-    p.add_argument("--no-shapes", action="store_true", help="keep the generic blendshapes (albedo only)")
+    p.add_argument("--shapes", action=argparse.BooleanOptionalAction, default=False,
+                   help="also fit personal blendshapes (experimental: on synthetic and real clips they measure "
+                        "worse than the generic ones, see DESIGN.md); default: the generic shapes, personal albedo")
     p.add_argument("--no-dynamic", action="store_true", help="no dynamic (expression-dependent) albedo")
     p.add_argument("--albedo-size", type=int, default=1024, help="static albedo map size (>= 1024)")
     p.add_argument("--retrack", action="store_true",
@@ -39,7 +42,7 @@ def run(args) -> int:
         capture = Capture.load(args.capture)
     except CaptureFileError as e:
         raise UserError(str(e)) from e
-    options = ModelingOptions(keyframes=args.keyframes, personal_shapes=not args.no_shapes,
+    options = ModelingOptions(keyframes=args.keyframes, personal_shapes=args.shapes,
                               dynamic_albedo=not args.no_dynamic,
                               on_poor_tracking="generic" if args.generic_on_failure else "error")
     options.albedo.size = args.albedo_size

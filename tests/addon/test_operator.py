@@ -177,6 +177,7 @@ def test_panel_options_reach_the_request(addon):
     assert jobs.request_from_settings(settings).photometric is True  # the panel's default: the accurate fit
     settings.photometric, settings.personalize = False, True
     request = jobs.request_from_settings(settings)
-    assert request.photometric is False and request.personalize is True and request.personal_shapes is True
-    settings.personal_shapes = False
-    assert jobs.request_from_settings(settings).personal_shapes is False
+    # personal blendshapes are opt-in (they still measure worse than the generic ones)
+    assert request.photometric is False and request.personalize is True and request.personal_shapes is False
+    settings.personal_shapes = True
+    assert jobs.request_from_settings(settings).personal_shapes is True

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _fast() -> ModelingOptions:
-    opt = ModelingOptions(keyframes=4)
+    opt = ModelingOptions(keyframes=4, personal_shapes=True)  # the shape fit is what most of these test
     opt.shape.cg_iterations = 10
     opt.albedo.static_frames = 4
     return opt

@@ -32,7 +32,8 @@ class LikenessSettings(bpy.types.PropertyGroup):
     use_background: BoolProperty(name="Video as Camera Background", default=True,
                                  description="Add a camera that matches the video, with the video behind it")
     personalize: BoolProperty(name="Personalize", default=False,
-                              description="Build personal blendshapes and dynamic skin colour (slower)")
+                              description="Model this person: their skin, and how it changes with the "
+                                          "expressions, on their head shape (slower)")
     personal_shapes: BoolProperty(name="Personal Shapes", default=False,
                                   description="With Personalize: also fit this person's blendshapes "
                                               "(experimental: they still measure worse than the generic shapes, "

@@ -8,8 +8,10 @@
         the capture's geometry puts the face's surface points from their true place in the frames (its
         constant part is how far an unwrapped texture lands from its true place in UV space).
     python bench/model_accuracy.py real [CLIP ...] [--look /tmp/likeness_look]
-        clips in ../shared/media/clips: photometric error of the re-rendered face (face region) for the three
-        variants, landmark RMS of the generic and the personal fit, a side-by-side PNG per clip.
+        clips in ../shared/media/clips: photometric error of the re-rendered face (face region): photo_generic
+        (generic shapes, static albedo), photo_albedo (the default personal model: generic shapes, static and
+        dynamic albedo), photo_shapes / photo_dynamic (personal shapes, re-tracked, without / with the dynamic
+        albedo); landmark RMS of the generic and the personal-shapes fit; a side-by-side PNG per clip.
 Work files go to --work (default /tmp/likeness_model_bench). Last line: key=value figures.
 """
 
@@ -209,6 +211,7 @@ def run_real(args) -> dict:
         t0 = time.perf_counter()
         person = build_personal_model(video, cap, ModelingOptions(personal_shapes=True), model=model)
         seconds = time.perf_counter() - t0
+        default = build_personal_model(video, cap, ModelingOptions(), model=model)  # what personalizing ships
         opt = ModelingOptions(personal_shapes=False, dynamic_albedo=False)
         generic = build_personal_model(video, cap, opt, model=model)
         generic = generic_personal_model(model, cap.identity, generic.albedo)
@@ -220,7 +223,9 @@ def run_real(args) -> dict:
         # Each model is rendered with its own tracking, as personalize returns them: the generic with the
         # capture, the personal variants with the capture re-tracked with the personal model. shapes_on_generic:
         # the personal shapes on the generic model's weights and pose (what session 6 reported as "shapes").
-        errors = {"generic": [], "shapes": [], "dynamic": [], "shapes_on_generic": []}
+        # albedo: the default personal model (generic shapes, the person's static and dynamic albedo) on the
+        # capture's own tracking (nothing to re-track with).
+        errors = {"generic": [], "shapes": [], "dynamic": [], "shapes_on_generic": [], "albedo": []}
         strongest = int(pick[np.argmax(np.abs(capture_weights(cap, model)[pick]).sum(1))])
         panel = None
         for frame in open_video(video, 0, max(want) + 1):
@@ -233,7 +238,8 @@ def run_real(args) -> dict:
             for key, who, tracked, shapes, dyn in (("generic", generic, cap, False, False),
                                                    ("shapes", person, again, True, False),
                                                    ("dynamic", person, again, True, True),
-                                                   ("shapes_on_generic", person, cap, True, False)):
+                                                   ("shapes_on_generic", person, cap, True, False),
+                                                   ("albedo", default, cap, False, True)):
                 img, face = _render(model, who, camera, tracked, i, shapes, dyn, image)
                 renders[key] = img
                 masks.append(face)
@@ -241,7 +247,7 @@ def run_real(args) -> dict:
             for key, img in renders.items():
                 errors[key].append(float(np.abs(img - image)[mask].mean()))
             if i == strongest:
-                panel = _panel(image, renders, person, mask)
+                panel = _panel(image, renders, default, mask)
         row = {"clip": video.stem, "frames": len(pick), "seconds_model": seconds,
                **{f"photo_{k}": float(np.mean(v)) for k, v in errors.items()},
                "landmark_rms_generic": tracking_rms(cap, model),
@@ -256,7 +262,8 @@ def run_real(args) -> dict:
 
 
 def _panel(image, renders, person, mask) -> np.ndarray:
-    """frame | generic render | personal render (shapes + dynamic albedo) | albedo face cell, as BGR uint8."""
+    """frame | generic render | personal render (the default: generic shapes, static and dynamic albedo) |
+    with the personal shapes too (opt-in) | the default's albedo face cell, as BGR uint8."""
     ys, xs = np.nonzero(mask)
     pad = 30
     y0, y1 = max(0, ys.min() - pad), min(image.shape[0], ys.max() + pad)
@@ -275,9 +282,9 @@ def _panel(image, renders, person, mask) -> np.ndarray:
 
     size = person.albedo.shape[0]
     cell = person.albedo[: int(0.75 * size), : int(0.75 * size)]
-    tiles = [crop(image), crop(over(renders["generic"])), crop(over(renders["dynamic"])),
-             cv2.resize(cell, (h, h))]
-    labels = ("frame", "generic", "personal", "albedo")
+    tiles = [crop(image), crop(over(renders["generic"])), crop(over(renders["albedo"])),
+             crop(over(renders["dynamic"])), cv2.resize(cell, (h, h))]
+    labels = ("frame", "generic", "personal", "+ shapes", "albedo")
     row = np.concatenate([np.clip(t, 0, 1) for t in tiles], axis=1)
     out = cv2.cvtColor((row * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
     x = 0

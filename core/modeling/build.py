@@ -48,8 +48,9 @@ class ModelingOptions:
     # judge here measures them worse than the generic ICT shapes (DESIGN.md, "Personal shapes: what limits them"):
     # held-out synthetic seeds 1001-1003, shapes 0.0349 / 0.0172 / 0.0313 -> 0.0475 / 0.0380 / 0.0445 mm from the
     # truth, re-tracked weights 0.0854 / 0.0808 / 0.0788 -> 0.0842 / 0.0842 / 0.0848 (the neutral correction
-    # alone: 0.0861 / 0.0829 / 0.0844); the six real clips re-render closer without them (0.0296 against
-    # 0.0308). MediaPipe's subject-specific error is what they fit. True: fit them (`--shapes`).
+    # alone: 0.0861 / 0.0829 / 0.0844); the six real clips re-render closer without them (0.0292 against
+    # 0.0308 on average, on five of the six). MediaPipe's subject-specific error is what they fit.
+    # True: fit them (`--shapes`).
     personal_shapes: bool = False
 
 

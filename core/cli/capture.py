@@ -32,7 +32,8 @@ def add_arguments(p):
     p.add_argument("--csv", default=None, help="also write a Live Link Face CSV")
     p.add_argument("--overlay", default=None, metavar="DIR", help="write PNG overlays of the fitted mesh here")
     p.add_argument("--personalize", action="store_true",
-                   help="also model the person (PERSON.npz beside OUT) and re-track with that model")
+                   help="also model the person (PERSON.npz beside OUT): their albedo maps on the fitted head "
+                        "(with --shapes also personal blendshapes, and a re-track with them)")
     p.add_argument("--shapes", action=argparse.BooleanOptionalAction, default=False,
                    help="with --personalize: also fit personal blendshapes and re-track with them (experimental: "
                         "measured worse than the generic ones, see DESIGN.md); default: personal albedo only")

@@ -22,8 +22,9 @@ def add_arguments(p):
     p.add_argument("--no-dynamic", action="store_true", help="no dynamic (expression-dependent) albedo")
     p.add_argument("--albedo-size", type=int, default=1024, help="static albedo map size (>= 1024)")
     p.add_argument("--retrack", action="store_true",
-                   help="track the capture's landmarks again with the personal model, repeating while the fit "
-                        "improves; writes the re-tracked capture beside the model as <output>.capture.npz")
+                   help="with --shapes: track the capture's landmarks again with the personal model, repeating "
+                        "while the fit improves; writes the re-tracked capture beside the model as "
+                        "<output>.capture.npz (without --shapes there is nothing to re-track with)")
     p.add_argument("--generic-on-failure", action="store_true",
                    help="write a generic model (with a warning) where the face is mostly untracked")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

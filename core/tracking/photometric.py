@@ -25,9 +25,10 @@ bench/accuracy_synth.py.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import copy
+import threading
+from collections.abc import Iterable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 import cv2
 import numpy as np
@@ -56,7 +57,9 @@ LIGHT_SAMPLES = 1000  # samples the frame's lighting is fitted to (2000: dev 0.0
 MIN_LIGHT_SAMPLES = 50  # fewer seen samples than this: uniform light instead of a fit
 MIN_COS = 0.3  # vertices seen at a grazing angle slide over the silhouette: left out
 EDGE_MARGIN = 3  # pixels: vertices this close to the face's rendered edge (lids, lips, outline) are left out
-LOOKAHEAD = 3  # refined frames prepared ahead of the one being solved
+# The refined frames are solved as this many chains, one per thread, each over a contiguous part of the clip
+# (a fixed number, not the machine's cores: a capture comes out the same everywhere).
+LANES = 2
 CROP_SIDE = 320  # pixels: a bigger face crop is scaled down to this (its longer side) before it is kept
 
 
@@ -164,6 +167,12 @@ class PhotometricRefiner:
         self.albedo = np.zeros((len(self.ids), 3))
         self.known = np.zeros(len(self.ids), bool)
         self._rot = np.empty((3, 3))
+
+    def fork(self) -> PhotometricRefiner:
+        """The same refiner with its own work buffers (and solver's), for another thread."""
+        other = copy.copy(self)
+        other.solver, other._rot = self.solver.fork(), np.empty((3, 3))
+        return other
 
     # geometry -------------------------------------------------------------------------------------------
     def _project(self, vc: np.ndarray, frame: FrameImage) -> np.ndarray:
@@ -395,10 +404,11 @@ def refine_fits(fits, crops: CropFile, points, model: FaceModel,
     None keeps the landmark gaze. job: a core.job.Job with a "photometric" stage, or None.
     Returns how many frames were refined.
 
-    The refined frames are solved in order, as a chain: each is anchored to the one before (the temporal
-    prior), a tracking gap starting a new chain. A frame's preparation (decoding its crop, blur, gradients,
-    visibility and lighting at its landmark fit) does not depend on the chain, so a worker thread prepares
-    the next frames while this one solves (720p: the pass ~20% shorter).
+    The refined frames are solved in order, as chains: each is anchored to the one before (the temporal
+    prior), a tracking gap starting a new chain. The clip's refined frames are split into LANES contiguous
+    parts, each a chain of its own on its own thread (its frames prepared by that thread: decoding the
+    crop, blur, gradients, visibility and lighting): one chain beside a worker that prepared its frames
+    left a core mostly idle, the chain's thread being the bottleneck.
     """
     from .iris import IrisLocator
 
@@ -433,11 +443,11 @@ def refine_fits(fits, crops: CropFile, points, model: FaceModel,
         return np.asarray(points[i], np.float64), frame, init, refiner.view(frame, init, seen_at.pop(i, None))
 
     # BLAS held to one thread per caller (core.threads): OpenBLAS's own threads on these small products, on top
-    # of ours, made the pass 1.5x slower. What the worker reads is safe to read beside the chain: crops and
-    # points (a FrameFile) lock their seek-then-read (unlocked, a worker once got another frame's points now
-    # and then, and the same clip came out with weights up to 0.39 apart between runs), and a frame's landmark
-    # fit is read before that frame is solved.
-    with one_blas_thread(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="likeness-photometric") as pool:
+    # of ours, made the pass 1.5x slower. What the lanes read is safe to read beside each other: crops and
+    # points (a FrameFile) lock their seek-then-read (unlocked, a reader once got another frame's points now
+    # and then, and the same clip came out with weights up to 0.39 apart between runs), and each lane reads
+    # and writes only its own frames of fits.
+    with one_blas_thread():
         # Nothing else runs until the appearance is known: both cores take reference frames.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="likeness-appearance") as both:
             refiner.set_albedo(list(both.map(appearance, refs)))
@@ -446,35 +456,37 @@ def refine_fits(fits, crops: CropFile, points, model: FaceModel,
         # the landmark fit, kept to spread the refinement's corrections to the frames in between
         lmk_weights, lmk_rot, lmk_trans = fits.weights.copy(), fits.rotation.copy(), fits.translation.copy()
         lmk_gaze = fits.gaze.copy() if fits.gaze is not None else None
-        prev, last_gaze = None, None  # the chain: each refined frame is anchored to the one before
-        for k, (i, (x, frame, init, view)) in enumerate(zip(todo, _ahead(pool, prepare, todo))):
-            if job is not None:
-                job.step("photometric", k, len(todo))
-            if k and not fits.tracked[todo[k - 1]:i].all():
-                prev = None  # a gap in tracking: a new chain
-            if locator is None:
-                st = refiner.refine(frame, x, init, prev, held, view=view)
-            else:
-                # The iris is located at the pose of the last but one iteration; its eyeLook weights move the
-                # lids, so the last iteration refits blink, squint and wide around them.
-                st = refiner.refine(frame, x, init, prev, held, iterations=ITERATIONS - 1, view=view)
-                if fits.closed[i].any():  # a shut lid hides the iris: keep the last open gaze
-                    if last_gaze is not None:
-                        fits.gaze[i] = last_gaze
-                else:
-                    lids = frame.to_crop(fits.solver.project(st))
-                    g = locator.locate(frame.rgb_sharp, st.rotation, st.translation,
-                                       (lids[iris_rings[0]], lids[iris_rings[1]]), fits.gaze[i].mean(0),
-                                       frame.intrinsics(fits.solver.focal, fits.solver.cx, fits.solver.cy))
-                    if g is not None:
-                        fits.gaze[i] = g[None]
-                        last_gaze = fits.gaze[i].copy()
-                        for e, value in gaze_to_eye_look(fits.gaze[i][None], fits.solver.lm.names).items():
-                            st.weights[e] = value[0]
-                st = refiner.refine(frame, x, st, prev, held, iterations=1, view=view)
-            fits.weights[i], fits.rotation[i], fits.translation[i] = np.clip(st.weights, 0, 1), st.rotation, \
-                st.translation
-            prev = st
+        done, lock, stop = [0], threading.Lock(), threading.Event()
+
+        def lane(frames: np.ndarray) -> None:
+            """Refine frames (in clip order) as one chain: each anchored to the one before."""
+            own = refiner.fork()
+            prev, last_gaze = None, None
+            for k, i in enumerate(frames):
+                if stop.is_set():
+                    return
+                x, frame, init, view = prepare(i)
+                if k and not fits.tracked[frames[k - 1]:i].all():
+                    prev = None  # a gap in tracking: a new chain
+                st, last_gaze = _refine_frame(own, locator, fits, iris_rings, i, x, frame, init, view, prev,
+                                              held, last_gaze)
+                fits.weights[i], fits.rotation[i], fits.translation[i] = np.clip(st.weights, 0, 1), \
+                    st.rotation, st.translation
+                prev = st
+                with lock:
+                    done[0] += 1
+
+        with ThreadPoolExecutor(max_workers=LANES, thread_name_prefix="likeness-photometric") as pool:
+            pending = {pool.submit(lane, frames) for frames in np.array_split(todo, LANES) if len(frames)}
+            try:
+                while pending:
+                    finished, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
+                    for f in finished:
+                        f.result()  # a lane's error, raised here
+                    if job is not None:
+                        job.step("photometric", done[0], len(todo))
+            finally:
+                stop.set()  # the other lane stops at its next frame where one failed or the job was cancelled
     if fits.tracked.any():
         _spread_corrections(fits, chosen, lmk_weights, lmk_rot, lmk_trans, lmk_gaze)
     if job is not None:
@@ -482,16 +494,31 @@ def refine_fits(fits, crops: CropFile, points, model: FaceModel,
     return len(todo)
 
 
-def _ahead(pool: ThreadPoolExecutor, fn: Callable, items, depth: int = LOOKAHEAD) -> Iterator:
-    """fn(item) for each item, in order, computed on the pool up to depth items ahead of the caller (a bound:
-    a prepared frame holds a few MB of images)."""
-    pending: deque = deque()
-    for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) > depth:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+def _refine_frame(refiner: PhotometricRefiner, locator, fits, iris_rings, i: int, x: np.ndarray,
+                  frame: FrameImage, init: FitState, view, prev: FitState | None, held: np.ndarray,
+                  last_gaze: np.ndarray | None) -> tuple[FitState, np.ndarray | None]:
+    """Frame i refined (its landmarks x (L, 2), prepared frame, landmark fit init and view), its gaze written
+    to fits.gaze where the iris is found; returns the state and the last open gaze of the chain."""
+    if locator is None:
+        return refiner.refine(frame, x, init, prev, held, view=view), last_gaze
+    # The iris is located at the pose of the last but one iteration; its eyeLook weights move the lids, so the
+    # last iteration refits blink, squint and wide around them.
+    st = refiner.refine(frame, x, init, prev, held, iterations=ITERATIONS - 1, view=view)
+    if fits.closed[i].any():  # a shut lid hides the iris: keep the last open gaze
+        if last_gaze is not None:
+            fits.gaze[i] = last_gaze
+    else:
+        solver = refiner.solver
+        lids = frame.to_crop(solver.project(st))
+        g = locator.locate(frame.rgb_sharp, st.rotation, st.translation,
+                           (lids[iris_rings[0]], lids[iris_rings[1]]), fits.gaze[i].mean(0),
+                           frame.intrinsics(solver.focal, solver.cx, solver.cy))
+        if g is not None:
+            fits.gaze[i] = g[None]
+            last_gaze = fits.gaze[i].copy()
+            for e, value in gaze_to_eye_look(fits.gaze[i][None], solver.lm.names).items():
+                st.weights[e] = value[0]
+    return refiner.refine(frame, x, st, prev, held, iterations=1, view=view), last_gaze
 
 
 def _spread_corrections(fits, chosen: np.ndarray, weights: np.ndarray, rot: np.ndarray, trans: np.ndarray,

@@ -8,6 +8,7 @@ weights (sparsity), and L2 on the change of weights and pose from the previous f
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field, replace
 
@@ -129,6 +130,14 @@ class FrameSolver:
         self._step = _kernels.get("gn_step")
         self._columns = _kernels.get("basis_columns")
         self.hessians = 0  # how many times J^T J was formed (for benchmarks)
+
+    def fork(self) -> FrameSolver:
+        """The same solver with its own work buffers, for another thread (the model arrays are shared)."""
+        other = copy.copy(self)
+        other._hess = None
+        other._jac, other._r = np.empty_like(self._jac), np.empty_like(self._r)
+        other._hr, other._dr = np.empty_like(self._hr), np.empty_like(self._dr)
+        return other
 
     def _linearize(self, x: np.ndarray, st: FitState, scale: float, hessian: bool):
         """Residuals (L, 2), gradient (6 + E,) of the data term at st, and its Gauss-Newton matrix or None.

@@ -125,3 +125,45 @@ def test_a_face_that_leaves_and_comes_back(synth, tmp_path):
     assert capture.n_frames == 26
     assert not capture.tracked[8:14].any() and capture.tracked[:8].all() and capture.tracked[14:].all()
     assert np.isfinite(capture.weights).all() and np.isfinite(capture.gaze).all()
+
+
+@pytest.mark.slow  # two more photometric captures of the module's clip (~10 s)
+def test_the_lanes_are_the_single_chain_cut_in_two(synth, monkeypatch):
+    # Each lane is the one chain's refinement of its half: the first half comes out exactly as a single
+    # chain gives it; the second starts a chain of its own, like a tracking gap, and ends close to it.
+    import core.tracking.photometric as photometric
+
+    video, _ = synth
+    raw = CaptureOptions(photometric=True, smoothing=0.0)
+    two = capture_video(video, raw)
+    monkeypatch.setattr(photometric, "LANES", 1)
+    one = capture_video(video, raw)
+    refined = list(range(0, FRAMES, 5)) + [FRAMES - 1]
+    first = refined[len(refined) // 2 - 1]  # the first lane's last refined frame (np.array_split)
+    assert np.array_equal(two.weights[:first + 1], one.weights[:first + 1])
+    assert np.array_equal(two.rotation[:first + 1], one.rotation[:first + 1])
+    assert not np.array_equal(two.weights, one.weights)
+    assert np.abs(two.weights - one.weights).mean() < 0.02
+
+
+@pytest.mark.slow  # a photometric capture that fails in its refinement (~4 s)
+def test_an_error_in_a_lane_is_the_captures_and_no_lane_is_left(synth, monkeypatch):
+    import threading
+
+    import core.tracking.photometric as photometric
+
+    calls = []
+    refine_frame = photometric._refine_frame
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("a lane failed")
+        return refine_frame(*args, **kwargs)
+
+    monkeypatch.setattr(photometric, "_refine_frame", failing)
+    video, _ = synth
+    with pytest.raises(Exception, match="a lane failed"):
+        capture_video(video, CaptureOptions(photometric=True))
+    assert len(calls) < len(range(0, FRAMES, 5)) + 1  # the other lane stopped early too
+    assert not [t for t in threading.enumerate() if t.name.startswith("likeness-photometric")]

@@ -488,6 +488,59 @@ def _compile() -> dict[str, object]:
 
     kernels["sh_light_fit"] = sh_light_fit
 
+    @njit(__name__, nogil=True, fastmath=True)
+    def robust_light(normals, albedo, colours, out):
+        """core.tracking.photometric's frame light, in one pass: per channel c, colours[:, c] ~ albedo[:, c] *
+        sh_basis(normals) @ out[:, c] (normals, albedo, colours (U, 3); out (9, 3)), least squares with a ridge
+        of 1e-3 U, refitted once with the weights min(1, 2.5 s / |r|), s = 1.4826 median |r| + 1e-4 of the
+        first fit's residuals r (numpy, ~25 calls: 1.3 ms a frame; this: a tenth)."""
+        u = normals.shape[0]
+        basis = np.empty((u, 9))
+        for p in range(u):
+            x, y, z = normals[p, 0], normals[p, 1], normals[p, 2]
+            basis[p, 0] = SH_C0  # core.render.sh.sh_basis
+            basis[p, 1] = SH_C1 * y
+            basis[p, 2] = SH_C1 * z
+            basis[p, 3] = SH_C1 * x
+            basis[p, 4] = SH_C2 * x * y
+            basis[p, 5] = SH_C2 * y * z
+            basis[p, 6] = SH_C3 * (3 * z * z - 1)
+            basis[p, 7] = SH_C2 * x * z
+            basis[p, 8] = SH_C4 * (x * x - y * y)
+        wt = np.ones(u)
+        r = np.empty(u)
+        for c in range(3):
+            wt[:] = 1.0
+            for rnd in range(2):
+                ata = np.zeros((9, 9))
+                atb = np.zeros(9)
+                for p in range(u):
+                    a = albedo[p, c]
+                    wa = wt[p] * a
+                    for i in range(9):
+                        bi = wa * basis[p, i]
+                        for j in range(i, 9):
+                            ata[i, j] += bi * a * basis[p, j]
+                        atb[i] += bi * colours[p, c]
+                for i in range(9):
+                    ata[i, i] += 1e-3 * u
+                    for j in range(i):
+                        ata[i, j] = ata[j, i]
+                coef = np.linalg.solve(ata, atb)
+                out[:, c] = coef
+                if rnd == 1:
+                    break
+                for p in range(u):
+                    sh = 0.0
+                    for i in range(9):
+                        sh += basis[p, i] * coef[i]
+                    r[p] = abs(albedo[p, c] * sh - colours[p, c])
+                s = 1.4826 * np.median(r) + 1e-4
+                for p in range(u):
+                    wt[p] = min(1.0, 2.5 * s / max(r[p], 1e-9))
+
+    kernels["robust_light"] = robust_light
+
     @njit(__name__, nogil=True)
     def iris_gaze(iris_px, rotation, translation, centers, radius, rest, focal, cx, cy, out):
         """core.tracking.gaze.gaze_from_iris, frame by frame: the tracking loop asks for one frame at a time,

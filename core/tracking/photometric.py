@@ -218,17 +218,8 @@ class PhotometricRefiner:
         # light to well under the image noise, for a fraction of the time.
         use = use[:: max(1, len(use) // LIGHT_SAMPLES)]
         col = frame.sample(frame.rgb, ps[use])  # (U, 3)
-        a = sh_basis(normals[use])[None] * albedo[use].T[:, :, None]  # (3, U, 9): one problem per channel
-        y = col.T  # (3, U)
-        wt = np.ones_like(y)
-        ridge = 1e-3 * len(use) * np.eye(9)
-        for _ in range(2):
-            aw = a * wt[:, :, None]
-            coef = np.linalg.solve(aw.transpose(0, 2, 1) @ a + ridge, (aw.transpose(0, 2, 1) @ y[:, :, None]))[..., 0]
-            r = np.abs(np.einsum("cuk,ck->cu", a, coef) - y)
-            s = 1.4826 * np.median(r, axis=1, keepdims=True) + 1e-4
-            wt = np.minimum(1.0, 2.5 * s / np.maximum(r, 1e-9))
-        out[:] = coef.T
+        _kernels.get("robust_light")(np.ascontiguousarray(normals[use], np.float64),
+                                     np.ascontiguousarray(albedo[use], np.float64), col.astype(np.float64), out)
         return out
 
     def albedo_samples(self, frame: FrameImage, st: FitState, seen=None) -> np.ndarray:

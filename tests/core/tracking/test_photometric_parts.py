@@ -172,3 +172,27 @@ def test_reference_albedo_median_equals_numpys():
             warnings.simplefilter("ignore", RuntimeWarning)
             expected = np.nanmedian(a, axis=0)
         assert np.array_equal(_nanmedian(a), expected, equal_nan=True)
+
+
+def test_frame_light_kernel_matches_the_numpy_formula():
+    # core.tracking.photometric's frame light (session 11's numpy code) against the compiled pass.
+    rng = np.random.default_rng(3)
+    n = rng.normal(size=(700, 3))
+    n[:, 2] = np.abs(n[:, 2]) + 0.3
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    albedo = rng.uniform(0.2, 0.8, (700, 3))
+    light = rng.normal(0, 0.3, (9, 3))
+    light[0] = 1 / 0.282095
+    col = albedo * (sh_basis(n) @ light) + rng.normal(0, 0.01, (700, 3))
+    col[::17] += 0.5  # specular spots: outliers, which the reweighting changes the fit for
+    a = sh_basis(n)[None] * albedo.T[:, :, None]
+    y, wt = col.T, np.ones((3, 700))
+    for _ in range(2):
+        aw = a * wt[:, :, None]
+        ata, aty = aw.transpose(0, 2, 1) @ a + 0.7 * np.eye(9), aw.transpose(0, 2, 1) @ y[:, :, None]  # ridge 1e-3 U
+        coef = np.linalg.solve(ata, aty)[..., 0]
+        r = np.abs(np.einsum("cuk,ck->cu", a, coef) - y)
+        wt = np.minimum(1.0, 2.5 * (1.4826 * np.median(r, axis=1, keepdims=True) + 1e-4) / np.maximum(r, 1e-9))
+    out = np.zeros((9, 3))
+    _kernels.get("robust_light")(n, albedo, col, out)
+    np.testing.assert_allclose(out, coef.T, rtol=1e-9, atol=1e-9)

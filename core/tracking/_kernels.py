@@ -541,6 +541,41 @@ def _compile() -> dict[str, object]:
 
     kernels["robust_light"] = robust_light
 
+    @njit(__name__, nogil=True, fastmath=True)
+    def project_vertices(v, rotation, translation, focal, cx, cy, vc, points):
+        """core.tracking.photometric's camera-space vertices vc = v @ rotation.T + translation (V, 3) and their
+        rasterizer points (V, 3): pixel x, y (y down) and depth -z, in one pass (numpy: five calls, 0.5 ms)."""
+        for i in range(v.shape[0]):
+            for r in range(3):
+                vc[i, r] = rotation[r, 0] * v[i, 0] + rotation[r, 1] * v[i, 1] + rotation[r, 2] * v[i, 2] \
+                    + translation[r]
+            iz = -1.0 / vc[i, 2]
+            points[i, 0] = cx + focal * vc[i, 0] * iz
+            points[i, 1] = cy - focal * vc[i, 1] * iz
+            points[i, 2] = -vc[i, 2]
+
+    @njit(__name__, nogil=True, fastmath=True)
+    def usable_samples(vc, points, normals, depth, face, min_cos, out):
+        """out (V,) bool: the vertices inside the image by 2 pixels, in front of the z-buffer depth (H, W) at
+        their nearest pixel (a 2 mm slack), on the face mask face (H, W) there, and facing the camera by more
+        than min_cos (the cosine of the normal with the direction to the camera)."""
+        height, width = depth.shape
+        for i in range(vc.shape[0]):
+            x, y = points[i, 0], points[i, 1]
+            if not (x > 2 and x < width - 3 and y > 2 and y < height - 3):
+                out[i] = False
+                continue
+            xi = min(max(int(np.rint(x)), 0), width - 1)
+            yi = min(max(int(np.rint(y)), 0), height - 1)
+            if not (points[i, 2] <= depth[yi, xi] + 0.002 and face[yi, xi] > 0):
+                out[i] = False
+                continue
+            norm = np.sqrt(vc[i, 0] ** 2 + vc[i, 1] ** 2 + vc[i, 2] ** 2)
+            out[i] = -(normals[i, 0] * vc[i, 0] + normals[i, 1] * vc[i, 1] + normals[i, 2] * vc[i, 2]) > min_cos * norm
+
+    kernels["project_vertices"] = project_vertices
+    kernels["usable_samples"] = usable_samples
+
     @njit(__name__, nogil=True)
     def iris_gaze(iris_px, rotation, translation, centers, radius, rest, focal, cx, cy, out):
         """core.tracking.gaze.gaze_from_iris, frame by frame: the tracking loop asks for one frame at a time,

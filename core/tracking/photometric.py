@@ -175,30 +175,20 @@ class PhotometricRefiner:
         return other
 
     # geometry -------------------------------------------------------------------------------------------
-    def _project(self, vc: np.ndarray, frame: FrameImage) -> np.ndarray:
-        """(V, 2) pixels in the frame's crop of camera-space points (V, 3)."""
-        focal, cx, cy = frame.intrinsics(self.solver.focal, self.solver.cx, self.solver.cy)
-        iz = -1.0 / vc[:, 2]
-        return np.stack([cx + focal * vc[:, 0] * iz, cy - focal * vc[:, 1] * iz], 1)
-
     def visibility(self, st: FitState, frame: FrameImage):
         """(S,) usable samples (seen, facing, away from edges), (S, 3) camera normals, (S, 2) crop pixels."""
         v = self.base + (st.weights.astype(np.float32) @ self.exp_face).reshape(-1, 3)
-        vc = v @ st.rotation.T + st.translation
-        p = self._project(vc, frame)
-        w, h = frame.width, frame.height
-        frags = rasterize(np.c_[p, -vc[:, 2]], self.tris, w, h, perspective=True, cull_back=True)
+        focal, cx, cy = frame.intrinsics(self.solver.focal, self.solver.cx, self.solver.cy)
+        vc, points = np.empty_like(v), np.empty_like(v)
+        _kernels.get("project_vertices")(v, st.rotation, st.translation, focal, cx, cy, vc, points)
+        frags = rasterize(points, self.tris, frame.width, frame.height, perspective=True, cull_back=True)
         depth = cv2.erode(frags.depth, np.ones((3, 3), np.uint8))
         k = 2 * EDGE_MARGIN + 1
         face = cv2.erode((frags.triangle >= 0).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
         n = vertex_normals(vc, self.tris)
-        xi = np.clip(np.rint(p[:, 0]).astype(int), 0, w - 1)
-        yi = np.clip(np.rint(p[:, 1]).astype(int), 0, h - 1)
-        inside = (p[:, 0] > 2) & (p[:, 0] < w - 3) & (p[:, 1] > 2) & (p[:, 1] < h - 3)
-        seen = inside & (-vc[:, 2] <= depth[yi, xi] + 0.002) & (face[yi, xi] > 0)
-        view = -vc / np.linalg.norm(vc, axis=1, keepdims=True)
-        ps = p
-        return seen & ((n * view).sum(1) > MIN_COS), n, ps
+        ok = np.empty(len(v), bool)
+        _kernels.get("usable_samples")(vc, points, n, depth, face, MIN_COS, ok)
+        return ok, n, points[:, :2]
 
     # appearance -----------------------------------------------------------------------------------------
     def fit_light(self, frame: FrameImage, ok: np.ndarray, normals: np.ndarray, ps: np.ndarray,

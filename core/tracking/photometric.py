@@ -15,9 +15,9 @@ CropKeeper); the frames between take their landmark fit plus the correction inte
 frames around them: the detector's error follows the expression, which changes slowly (dev seeds: weights
 0.0982 with every third frame, 0.0992 every fifth, 0.1010 every tenth, 0.1106 with none). The crops are kept
 by the landmark pass as the frames go by (JPEG, in a temporary file), so the clip is decoded once. A refined
-frame costs ~18-20 ms of CPU measured alone, more with both threads competing for the cache (decoding its
-crop, blur, visibility and lighting, on a worker thread; then three Gauss-Newton iterations and the iris), so
-the mode is opt-in (CaptureOptions.photometric / `--photometric`). On
+frame costs ~11-14 ms of CPU in a capture (decoding its crop, blur, visibility and lighting, then two
+Gauss-Newton iterations with the iris between them; two lanes of frames, one per core), so the mode is
+opt-in (CaptureOptions.photometric / `--photometric`). On
 synthetic clips (seeds 2001-2006 to choose the settings, 1001-1003 held out) it cuts the weight error by 20%
 with the iris locator (core.tracking.iris, on with it unless CaptureOptions.iris_gaze is off); see
 bench/accuracy_synth.py.
@@ -52,7 +52,10 @@ PHOTO_WEIGHT = 0.2  # per sample, relative to the landmark term (both in noise u
 SAMPLE_STEP = 2
 INTENSITY_NOISE = 0.02  # grey-level noise (0..1 scale) that one residual unit stands for
 HUBER = 2.0  # residuals beyond this many noise units count linearly (occluders, specular spots)
-ITERATIONS = 3  # Gauss-Newton steps per frame from its landmark fit (2 lost most of the gain on a 45-frame clip)
+# Gauss-Newton steps per frame from its landmark fit, the iris located before the last. Dev seeds, weights /
+# gaze: 3 steps 0.0996 / 2.81 degrees, 2 steps 0.0999 / 2.86 for a sixth less time a refined frame (session 12;
+# session 3's 45-frame clip, before the iris and the interpolated frames, had lost most of the gain with 2).
+ITERATIONS = 2
 LIGHT_SAMPLES = 1000  # samples the frame's lighting is fitted to (2000: dev 0.0992 vs 0.0993, 1 ms more)
 MIN_LIGHT_SAMPLES = 50  # fewer seen samples than this: uniform light instead of a fit
 MIN_COS = 0.3  # vertices seen at a grazing angle slide over the silhouette: left out

@@ -196,3 +196,38 @@ def test_frame_light_kernel_matches_the_numpy_formula():
     out = np.zeros((9, 3))
     _kernels.get("robust_light")(n, albedo, col, out)
     np.testing.assert_allclose(out, coef.T, rtol=1e-9, atol=1e-9)
+
+
+def test_visibility_kernels_match_the_numpy_formulas():
+    # core.tracking.photometric's visibility (session 11's numpy code) against its two compiled passes.
+    rng = np.random.default_rng(5)
+    v = rng.uniform([-0.15, -0.15, -0.05], [0.15, 0.15, 0.05], (900, 3))  # some beyond the image
+    rot = rodrigues(np.array([0.1, -0.3, 0.05]))
+    t = np.array([0.01, -0.02, -0.6])
+    focal, cx, cy = 500.0, 100.0, 110.0
+    vc_ref = v @ rot.T + t
+    iz = -1.0 / vc_ref[:, 2]
+    p_ref = np.stack([cx + focal * vc_ref[:, 0] * iz, cy - focal * vc_ref[:, 1] * iz], 1)
+    vc, points = np.empty_like(v), np.empty_like(v)
+    _kernels.get("project_vertices")(v, rot, t, focal, cx, cy, vc, points)
+    np.testing.assert_allclose(vc, vc_ref, atol=1e-12)
+    np.testing.assert_allclose(points[:, :2], p_ref, atol=1e-9)
+    np.testing.assert_allclose(points[:, 2], -vc_ref[:, 2], atol=1e-12)
+
+    h, w = 220, 200
+    depth = rng.uniform(0.55, 0.65, (h, w)).astype(np.float32)
+    face = (rng.uniform(size=(h, w)) > 0.3).astype(np.uint8)
+    n = rng.normal(size=(900, 3))
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    xi = np.clip(np.rint(p_ref[:, 0]).astype(int), 0, w - 1)
+    yi = np.clip(np.rint(p_ref[:, 1]).astype(int), 0, h - 1)
+    inside = (p_ref[:, 0] > 2) & (p_ref[:, 0] < w - 3) & (p_ref[:, 1] > 2) & (p_ref[:, 1] < h - 3)
+    seen = inside & (-vc_ref[:, 2] <= depth[yi, xi] + 0.002) & (face[yi, xi] > 0)
+    view = -vc_ref / np.linalg.norm(vc_ref, axis=1, keepdims=True)
+    ok_ref = seen & ((n * view).sum(1) > 0.3)
+    ok = np.empty(900, bool)
+    _kernels.get("usable_samples")(vc, points, n, depth, face, 0.3, ok)
+    facing = (n * view).sum(1) > 0.3
+    for rule in (inside, seen | ~inside, facing):  # each part of the rule turns some samples away
+        assert 0 < (~rule).sum() < 900
+    assert (ok == ok_ref).mean() > 0.998  # the same, but for a sample on a float32 rounding edge

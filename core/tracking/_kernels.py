@@ -16,6 +16,7 @@ from ..render.sh import SH_C0, SH_C1, SH_C2, SH_C3, SH_C4
 
 _box_qp = None  # set by _compile(); gn_step calls it as a global (see there)
 _bilinear = None  # likewise for photometric_rows
+_sh_row = None  # likewise for the lighting fits
 
 
 def _compile() -> dict[str, object]:
@@ -407,6 +408,22 @@ def _compile() -> dict[str, object]:
     kernels["one_euro"] = one_euro
 
     @njit(__name__, nogil=True, fastmath=True)
+    def sh_row(x, y, z, basis, p):
+        """basis[p] = core.render.sh.sh_basis of the unit normal (x, y, z): the same constants and order."""
+        basis[p, 0] = SH_C0
+        basis[p, 1] = SH_C1 * y
+        basis[p, 2] = SH_C1 * z
+        basis[p, 3] = SH_C1 * x
+        basis[p, 4] = SH_C2 * x * y
+        basis[p, 5] = SH_C2 * y * z
+        basis[p, 6] = SH_C3 * (3 * z * z - 1)
+        basis[p, 7] = SH_C2 * x * z
+        basis[p, 8] = SH_C4 * (x * x - y * y)
+
+    global _sh_row
+    _sh_row = sh_row
+
+    @njit(__name__, nogil=True, fastmath=True)
     def sh_light_fit(normals, rotation, points, colours, use, facing, albedo, ridge, min_points, keep, out):
         """Per frame, the SH light of core.tracking.lighting.fit_lighting: the points' camera-space normals
         (rotation (N, 3, 3) @ normals (L, 3)) facing the camera by more than `facing` (cosine with the view
@@ -428,15 +445,7 @@ def _compile() -> dict[str, object]:
                 z = rot[2, 0] * normals[p, 0] + rot[2, 1] * normals[p, 1] + rot[2, 2] * normals[p, 2]
                 d = np.sqrt(points[f, p, 0] ** 2 + points[f, p, 1] ** 2 + points[f, p, 2] ** 2)
                 ok[p] = use[p] and -(x * points[f, p, 0] + y * points[f, p, 1] + z * points[f, p, 2]) > facing * d
-                basis[p, 0] = SH_C0  # core.render.sh.sh_basis
-                basis[p, 1] = SH_C1 * y
-                basis[p, 2] = SH_C1 * z
-                basis[p, 3] = SH_C1 * x
-                basis[p, 4] = SH_C2 * x * y
-                basis[p, 5] = SH_C2 * y * z
-                basis[p, 6] = SH_C3 * (3 * z * z - 1)
-                basis[p, 7] = SH_C2 * x * z
-                basis[p, 8] = SH_C4 * (x * x - y * y)
+                _sh_row(x, y, z, basis, p)
             coeffs = np.zeros((9, 3))
             for rnd in range(2):
                 ata = np.zeros((9, 9))
@@ -497,16 +506,7 @@ def _compile() -> dict[str, object]:
         u = normals.shape[0]
         basis = np.empty((u, 9))
         for p in range(u):
-            x, y, z = normals[p, 0], normals[p, 1], normals[p, 2]
-            basis[p, 0] = SH_C0  # core.render.sh.sh_basis
-            basis[p, 1] = SH_C1 * y
-            basis[p, 2] = SH_C1 * z
-            basis[p, 3] = SH_C1 * x
-            basis[p, 4] = SH_C2 * x * y
-            basis[p, 5] = SH_C2 * y * z
-            basis[p, 6] = SH_C3 * (3 * z * z - 1)
-            basis[p, 7] = SH_C2 * x * z
-            basis[p, 8] = SH_C4 * (x * x - y * y)
+            _sh_row(normals[p, 0], normals[p, 1], normals[p, 2], basis, p)
         wt = np.ones(u)
         r = np.empty(u)
         for c in range(3):

@@ -9,7 +9,13 @@ the one we chose (never switched to another person), and we know exactly when th
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import re
+import sys
+import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -48,6 +54,42 @@ node {
 }
 """
 _SCORE = "facelandmarkcpu__face_presence_score"
+
+# MediaPipe's native side announces itself on the process's stderr when its graphs first run (TFLite's
+# delegate notice, absl warnings about a feedback manager, from its own threads), past Python's sys.stderr and
+# in the middle of a progress bar; no option or environment variable of mediapipe 0.10.14 turns it off. Its
+# protobuf glue warns about a deprecated call on every first result. Neither says anything to an animator.
+_NATIVE_CHATTER = re.compile(
+    rb"Created TensorFlow Lite XNNPACK delegate|absl::InitializeLog\(\) is called|inference_feedback_manager\.cc")
+warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated", category=UserWarning)
+
+
+@contextlib.contextmanager
+def native_chatter_filtered():
+    """Runs the block with the process's stderr (file descriptor 2) captured, then passes on every line
+    written meanwhile except MediaPipe's start-up chatter (_NATIVE_CHATTER): nothing else is lost, only
+    delayed to the block's end. Where there is no descriptor 2 to capture, the block just runs."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    sink = tempfile.TemporaryFile()
+    try:
+        os.dup2(sink.fileno(), 2)
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        sink.seek(0)
+        kept = [line for line in sink.read().splitlines(keepends=True) if not _NATIVE_CHATTER.search(line)]
+        sink.close()
+        if kept:
+            with contextlib.suppress(OSError):
+                os.write(2, b"".join(kept))
 
 
 def _unpack(landmarks) -> np.ndarray:
@@ -97,10 +139,17 @@ class MediaPipeBackend:
         self.min_presence = float(min_presence)
         self._rect = rect_pb2.NormalizedRect
         config = text_format.Parse(_GRAPH, calculator_pb2.CalculatorGraphConfig())
-        self._mesh = SolutionBase(graph_config=config, side_inputs={"with_attention": True},
-                                  outputs=["landmarks", _SCORE, "next_roi"])
-        self._detector = mp.solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=float(min_detection))
+        # Both graphs load their models on their first frame, from their own threads: a blank frame each
+        # here, so that their start-up chatter comes out inside the filter.
+        with native_chatter_filtered():
+            self._mesh = SolutionBase(graph_config=config, side_inputs={"with_attention": True},
+                                      outputs=["landmarks", _SCORE, "next_roi"])
+            self._detector = mp.solutions.face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=float(min_detection))
+            blank = np.zeros((64, 64, 3), np.uint8)
+            self._detector.process(blank)
+            self._mesh.process({"image": blank, "roi": self._rect(x_center=0.5, y_center=0.5, width=1.0,
+                                                                  height=1.0)})
         self.detector_calls = 0  # how often the face detector ran (tests and statistics)
         self.landmark_calls = 0
 

@@ -1,5 +1,7 @@
 """The MediaPipe backend on real frames: 478 points on the face, None without a face, detector when needed."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -109,3 +111,36 @@ def test_several_faces_follow_the_chosen_one(frames):
         assert all(r is not None for r in results) and b.detector_calls == 1
         xs = np.array([r.points[:, 0].mean() for r in results])
         assert (xs > 640).all() if side == "right" else (xs < 640).all()
+
+
+def _run(code: str) -> str:
+    """stderr of a fresh interpreter running code in the repository root (file descriptor 2 is its own)."""
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return done.stderr.decode(errors="replace")
+
+
+def test_start_up_chatter_is_filtered_and_the_rest_passed_on():
+    err = _run(
+        "import os\n"
+        "from core.landmarks.mediapipe import native_chatter_filtered\n"
+        "with native_chatter_filtered():\n"
+        "    os.write(2, b'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n')\n"
+        "    os.write(2, b'W0000 00:00:1 22 inference_feedback_manager.cc:114] Feedback manager requires\\n')\n"
+        "    os.write(2, b'a real problem\\n')\n"
+        "os.write(2, b'after\\n')\n")
+    assert err.splitlines() == ["a real problem", "after"]
+
+
+def test_a_capture_from_the_backend_prints_nothing_of_mediapipe(frames):
+    """A face found on a real frame: none of MediaPipe's start-up lines or protobuf warnings reach stderr."""
+    err = _run(
+        "import cv2\n"
+        "from core.landmarks import get_backend\n"
+        f"cap = cv2.VideoCapture({str(S32)!r}); ok, image = cap.read(); assert ok\n"
+        "with get_backend('mediapipe') as b:\n"
+        "    found = list(b.track([image, image]))\n"
+        "assert all(f is not None for f in found)\n")
+    for chatter in ("XNNPACK", "absl::InitializeLog", "inference_feedback_manager", "GetPrototype"):
+        assert chatter not in err, err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ class KeyframeFit:
     states: list[FitState]
     cost: float
     rms: float  # pixels, mean over keyframes
+    settings: SolverSettings  # what it was fitted with (the landmark noise among them)
 
 
 def select_keyframes(points: np.ndarray, valid: np.ndarray, count: int) -> np.ndarray:
@@ -172,14 +174,18 @@ def fit_keyframes(lm: LandmarkModel, xs: np.ndarray, focal: float, center: tuple
         costs.append(float(e.sum()) * depth_px**2 + float(solver.l1 @ st.weights + solver.l2 @ st.weights**2))
         rmss.append(float(np.sqrt(e.sum() / solver.c_sum)))
     cost = float(np.mean(costs)) + identity_prior * float(identity @ identity) / max(len(xs), 1)
-    return KeyframeFit(identity, focal, states, cost, float(np.mean(rmss)))
+    return KeyframeFit(identity, focal, states, cost, float(np.mean(rmss)), settings)
 
 
 def estimate_focal(lm: LandmarkModel, xs: np.ndarray, width: int, height: int,
                    point_weights: np.ndarray | None = None, settings: SolverSettings | None = None,
                    fovs: tuple[float, ...] = (30.0, 40.0, 50.0, 60.0, 75.0), rounds: int = 5,
-                   search_rounds: int = 2, **kw) -> KeyframeFit:
+                   search_rounds: int = 2, noise: Callable[[KeyframeFit], SolverSettings] | None = None,
+                   **kw) -> KeyframeFit:
     """The keyframe fit at the horizontal field of view (degrees) that explains the keyframes best.
+
+    noise: the settings for the full fit from the winning search fit (the landmark noise its residuals tell,
+    see core.tracking.tracker), None: `settings` throughout.
 
     Landmarks constrain focal length only weakly (perspective changes a face's shape by a few percent),
     so a coarse grid and the midpoints between its neighbours (cheap fits of `search_rounds` joint steps,
@@ -208,4 +214,6 @@ def estimate_focal(lm: LandmarkModel, xs: np.ndarray, width: int, height: int,
         if best is not None and trial.cost >= best[1].cost:
             break
         best = (fov, trial)
+    if noise is not None:
+        settings = noise(best[1])  # fit() reads it
     return fit(best[0], rounds, best[1].identity, xs)

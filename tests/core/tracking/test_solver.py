@@ -242,3 +242,33 @@ def test_focal_walk_stops_at_the_first_rise(stand_in, monkeypatch, true_fov, fit
                                    identity_prior=3.0)
     assert fit.focal == pytest.approx(focal)
     assert len(calls) == fits  # the search fits, then the full fit at the winner
+
+
+def test_focal_search_hands_its_winner_to_the_noise_estimate(stand_in, monkeypatch):
+    """estimate_focal(noise=...) asks for the full fit's settings once, with the winning search fit, and the
+    full fit (the only one at them) carries them: the tracker fits the keyframes once at the landmark noise."""
+    import core.tracking.keyframes as keyframes
+    from core.tracking.solver import SolverSettings
+
+    rng = np.random.default_rng(4)
+    identity = rng.normal(size=100)
+    xs = []
+    for _ in range(8):
+        w, rot, t, _ = _problem(stand_in, rng, identity, rot_range=30)
+        v = stand_in.points(identity, w) @ euler_to_matrix(rot).T + t
+        xs.append(np.stack([CENTER[0] + FOCAL * v[:, 0] / -v[:, 2], CENTER[1] - FOCAL * v[:, 1] / -v[:, 2]], 1))
+    asked, used = [], []
+    real = keyframes.fit_keyframes
+    monkeypatch.setattr(keyframes, "fit_keyframes", lambda *a, **k: used.append(a[5]) or real(*a, **k))
+    noisy = SolverSettings(sigma=0.004)
+
+    def noise(search):
+        asked.append(search)
+        return noisy
+
+    fit = keyframes.estimate_focal(stand_in, np.stack(xs), SIZE, SIZE, fovs=(40.0, 50.0, 60.0, 75.0),
+                                   identity_prior=3.0, noise=noise)
+    assert len(asked) == 1 and len(asked[0].states) == 4  # the search fits use every other keyframe
+    assert asked[0].settings.sigma == SolverSettings().sigma  # searched at the given (default) settings
+    assert used[-1] is noisy and all(u is not noisy for u in used[:-1])
+    assert fit.settings is noisy and len(fit.states) == 8

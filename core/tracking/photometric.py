@@ -364,10 +364,11 @@ def store_crops(images: Iterable[np.ndarray], points, stride: int) -> CropFile:
     return keeper.finish()
 
 
-def _spread(delta: np.ndarray, chosen: np.ndarray, tracked: np.ndarray) -> np.ndarray:
+def _spread(delta: np.ndarray, chosen: np.ndarray, tracked: np.ndarray, in_place: bool = False) -> np.ndarray:
     """delta (N, ...) known at the chosen frames, linearly interpolated to the other tracked frames of each run
-    (held flat beyond its first and last chosen frame; zero in a run with none)."""
-    out = delta.copy()
+    (held flat beyond its first and last chosen frame; zero in a run with none); into delta itself where
+    in_place (a 10-minute clip's weights are 7.6 MB a copy)."""
+    out = delta if in_place else delta.copy()
     flat = out.reshape(len(out), -1)
     run = np.cumsum(np.r_[0, tracked[1:] != tracked[:-1]])
     for r in np.unique(run[tracked]):
@@ -518,17 +519,24 @@ def _spread_corrections(fits, chosen: np.ndarray, weights: np.ndarray, rot: np.n
     """The frames between refined ones: their landmark fit plus the refinement's correction, interpolated from
     the refined frames around them (the detector's error changes with the expression, slowly)."""
     tracked = fits.tracked
-    fits.weights[:] = np.clip(weights + _spread(np.where(chosen[:, None], fits.weights - weights, 0.0), chosen,
-                                                tracked), 0, 1)
-    fits.translation[:] = trans + _spread(np.where(chosen[:, None], fits.translation - trans, 0.0), chosen, tracked)
+
+    def correct(refined: np.ndarray, landmark: np.ndarray) -> None:
+        """refined (N, ...) := landmark + the correction at the chosen frames spread, with one temporary."""
+        delta = np.subtract(refined, landmark)
+        delta[~chosen] = 0.0
+        np.add(landmark, _spread(delta, chosen, tracked, in_place=True), out=refined)
+
+    correct(fits.weights, weights)
+    np.clip(fits.weights, 0, 1, out=fits.weights)
+    correct(fits.translation, trans)
     d_rot = np.zeros((len(tracked), 3))
     for i in np.flatnonzero(chosen):
         d_rot[i] = rotation_log(fits.rotation[i] @ rot[i].T)
-    d_rot = _spread(d_rot, chosen, tracked)
+    d_rot = _spread(d_rot, chosen, tracked, in_place=True)
     for i in np.flatnonzero(tracked & ~chosen):
         fits.rotation[i] = rodrigues(d_rot[i]) @ rot[i]
     if gaze is not None:
-        fits.gaze[:] = gaze + _spread(np.where(chosen[:, None, None], fits.gaze - gaze, 0.0), chosen, tracked)
+        correct(fits.gaze, gaze)
 
 
 def warm_up(model: FaceModel) -> None:

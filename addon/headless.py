@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -77,6 +78,9 @@ def run(
         raise jobs.InputError("give a video or a capture file")
     if video is not None and not Path(video).is_file():
         raise jobs.InputError(f"video not found: {video}")
+    for path, what in ((out, "the .blend"), (render, "the preview")):
+        if path:
+            _check_writable(Path(path), what)
     request = jobs.CaptureRequest(video=str(Path(video).resolve()) if video else "", cache_dir=folder,
                                   start=start, end=end, stride=stride, quality=quality, backend=backend,
                                   smoothing=smoothing, neutral_frame=neutral_frame, personalize=personalize,
@@ -94,6 +98,16 @@ def run(
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         bpy.ops.wm.save_as_mainfile(filepath=str(Path(out).resolve()), check_existing=False)
     return built
+
+
+def _check_writable(path: Path, what: str) -> None:
+    """Before the capture: a batch job of a long clip should not find out at its end that it cannot save."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise jobs.InputError(f"cannot write {what} to {path}: its folder cannot be made ({e.strerror or e})") from e
+    if path.is_dir() or not os.access(path.parent, os.W_OK | os.X_OK):
+        raise jobs.InputError(f"cannot write {what} to {path}: {'it is a folder' if path.is_dir() else 'not writable'}")
 
 
 def _load_saved(capture_path: str, personal_path: str | None):

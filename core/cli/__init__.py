@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from pathlib import Path
 
 
 class UserError(Exception):
     """An error whose message is for the user (bad input, missing set-up); the CLI prints it, no traceback."""
+
+
+def writable_output(path: str | os.PathLike, what: str = "the output") -> Path:
+    """path, checked before a long run: its folder exists (made here where missing) and can be written.
+
+    A capture of a long clip takes minutes; finding only at the end that the output cannot be written loses them.
+    """
+    path = Path(path)
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot write {what} to {path}: its folder cannot be made ({e.strerror or e})") from e
+    if path.is_dir():
+        raise UserError(f"cannot write {what} to {path}: it is a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write {what} to {path}: {folder} is not writable")
+    return path
 
 
 # subcommand -> module in this package; each module owns its own flags and is imported only when used,
@@ -47,4 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except UserError as e:
         print(f"likeness: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # the disk filled up or a file went away mid-run: the system's words, not a traceback
+        where = f": {e.filename}" if e.filename else ""
+        print(f"likeness: {e.strerror or e}{where}", file=sys.stderr)
         return 1

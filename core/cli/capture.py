@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import UserError
+from . import UserError, writable_output
 from .progress import ProgressBar
 
 
@@ -51,6 +51,11 @@ def run(args) -> int:
                              photometric=args.photometric, iris_gaze=not args.no_iris_gaze)
     if args.photometric_stride is not None:
         options.photometric_stride = args.photometric_stride
+    writable_output(args.output, "the capture")
+    if args.csv:
+        writable_output(args.csv, "the CSV")
+    if args.overlay:
+        writable_output(Path(args.overlay) / "overlay.png", "the overlays")
     bar = ProgressBar(quiet=args.quiet)
 
     try:

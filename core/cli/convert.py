@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import UserError
+from . import UserError, writable_output
 
 
 def add_arguments(p):
@@ -20,6 +20,7 @@ def run(args) -> int:
 
     src, dst = Path(args.input), Path(args.output)
     kinds = (src.suffix.lower(), dst.suffix.lower())
+    writable_output(dst)
     try:
         if kinds == (".npz", ".csv"):
             capture = Capture.load(src)

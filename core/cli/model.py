@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import UserError
+from . import UserError, writable_output
 from .progress import ProgressBar
 
 
@@ -39,6 +39,7 @@ def run(args) -> int:
         raise UserError(f"--albedo-size must be at least 1024, got {args.albedo_size}")
     if args.keyframes < 1:
         raise UserError(f"--keyframes must be at least 1, got {args.keyframes}")
+    writable_output(args.output, "the personal model")
     try:
         capture = Capture.load(args.capture)
     except CaptureFileError as e:

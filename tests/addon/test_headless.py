@@ -44,3 +44,13 @@ def test_bad_input_exits_non_zero_with_the_message(args, message, tmp_path):
     assert r.returncode != 0
     assert message in r.stderr and "Traceback" not in r.stderr
     assert not out.exists()
+
+
+def test_an_unwritable_out_is_refused_before_the_capture(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    video = ROOT.parent / "shared" / "media" / "clips" / "liveportrait_driving_d3.mp4"
+    r = batch("--video", str(video), "--out", str(blocker / "head.blend"), timeout=120)
+    assert r.returncode != 0
+    assert "cannot write the .blend" in r.stderr and "Traceback" not in r.stderr
+    assert "landmarks" not in r.stdout  # refused up front: no capture ran

@@ -68,7 +68,10 @@ def check_capture_matches(capture: Capture, reader) -> None:
     if total and len(idx) and idx.max() >= total + 1:
         raise ModelingError(f"the capture has frames up to {int(idx.max())} but the video has only {total}: "
                             "was it made from another video?")
-    full = len(idx) == capture.n_frames and np.array_equal(idx, np.arange(len(idx)))
+    # A capture of a range (`capture --start/--end`) says so; one that claims the whole clip must match its length.
+    asked = capture.metadata.get("frame_range")
+    part = isinstance(asked, list | tuple) and len(asked) == 3 and asked[1] is not None
+    full = not part and len(idx) == capture.n_frames and np.array_equal(idx, np.arange(len(idx)))
     if full and total and abs(total - capture.n_frames) > max(2, 0.01 * total):
         raise ModelingError(f"the capture has {capture.n_frames} frames but the video has {total}: "
                             "was it made from another video (or a part of it)?")

@@ -53,6 +53,20 @@ def test_capture_from_another_video_is_refused(small_clip, make_capture):
         build_personal_model(video, make_capture(longer), _fast())
 
 
+def test_capture_of_a_range_is_modeled(small_clip, make_capture, face_model):
+    """`capture --end 12` then `model`: the capture says it is a part of the clip, so its length is no mismatch."""
+    video, truth = small_clip
+    first = {k: (v[:12] if isinstance(v, np.ndarray) and v.ndim and len(v) == 24 else v) for k, v in truth.items()}
+    part = make_capture(first)
+    with pytest.raises(ModelingError, match="another video"):  # nothing says it is a part: refused as before
+        build_personal_model(video, part, _fast())
+    part.metadata["frame_range"] = [0, 12, 1]
+    opt = _fast()
+    opt.personal_shapes = False
+    person = build_personal_model(video, part, opt, model=face_model)
+    assert person.metadata["capture_frames"] == 12 and person.albedo.shape == (1024, 1024, 3)
+
+
 def test_mostly_untracked_clip(small_clip, make_capture, face_model):
     video, truth = small_clip
     cap = make_capture(truth)

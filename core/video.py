@@ -14,6 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .nativelog import stderr_held
+
 # Seeking costs a keyframe search; decoding forward is cheaper for short skips.
 _SEEK_AFTER = 120
 
@@ -52,8 +54,13 @@ class VideoReader:
             raise VideoError(f"bad frame range: start={start}, stop={stop}, stride={stride} "
                              "(need 0 <= start <= stop and stride >= 1)")
         self.start, self.stop, self.stride, self.prefetch = int(start), stop, int(stride), int(prefetch)
-        self._open_path = self._check_file()
-        cap = _capture(self._open_path)
+        # FFmpeg and OpenCV explain a file they cannot open on stderr ("moov atom not found", "can't be used to
+        # capture by name"); our message below says it for the user, so theirs goes only when it failed.
+        with stderr_held() as native:
+            self._open_path = self._check_file()
+            cap = _capture(self._open_path)
+            if not cap.isOpened():
+                native.discard()
         try:
             if not cap.isOpened():
                 raise VideoError(f"could not open {self.path}: not a video file, or a format OpenCV's FFmpeg "

@@ -9,12 +9,8 @@ the one we chose (never switched to another person), and we know exactly when th
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import re
-import sys
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -22,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..nativelog import stderr_held
 from .base import FaceLandmarks, LandmarkBackendError, frame_image
 
 N_POINTS = 478
@@ -64,32 +61,9 @@ _NATIVE_CHATTER = re.compile(
 warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated", category=UserWarning)
 
 
-@contextlib.contextmanager
 def native_chatter_filtered():
-    """Runs the block with the process's stderr (file descriptor 2) captured, then passes on every line
-    written meanwhile except MediaPipe's start-up chatter (_NATIVE_CHATTER): nothing else is lost, only
-    delayed to the block's end. Where there is no descriptor 2 to capture, the block just runs."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):
-        yield
-        return
-    sink = tempfile.TemporaryFile()
-    try:
-        os.dup2(sink.fileno(), 2)
-        yield
-    finally:
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        sink.seek(0)
-        kept = [line for line in sink.read().splitlines(keepends=True) if not _NATIVE_CHATTER.search(line)]
-        sink.close()
-        if kept:
-            with contextlib.suppress(OSError):
-                os.write(2, b"".join(kept))
+    """A block whose stderr lines reach the terminal less MediaPipe's start-up chatter (delayed to its end)."""
+    return stderr_held(drop=_NATIVE_CHATTER)
 
 
 def _unpack(landmarks) -> np.ndarray:

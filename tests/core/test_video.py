@@ -170,3 +170,62 @@ def test_real_clip_portrait_size():
     assert (video.width, video.height) == (720, 1280)
     assert video.fps == pytest.approx(30, rel=1e-3) and video.source_frame_count == 352
     assert [f.image.shape for f in video] == [(1280, 720, 3)] * 3
+
+
+def _stderr_of(code: str) -> str:
+    """stderr of a fresh interpreter (its own file descriptor 2, where FFmpeg writes) in the repository root."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return done.stderr.decode(errors="replace")
+
+
+@pytest.mark.parametrize("name", ["cut.mp4", "cüt é.mp4"])
+def test_a_broken_file_says_only_our_message(tmp_path, name):
+    """A truncated mp4 (no index): FFmpeg's and OpenCV's own lines ("moov atom not found") are not passed on
+    where the file cannot be opened; the user gets one clear message."""
+    whole = write_video(tmp_path / "whole.mp4", 20)
+    cut = tmp_path / name
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    err = _stderr_of(
+        "import sys\n"
+        "from core.video import VideoError, open_video\n"
+        "try:\n"
+        f"    open_video({str(cut)!r})\n"
+        "except VideoError as e:\n"
+        "    print('likeness:', e, file=sys.stderr)\n")
+    assert err.splitlines() == [f"likeness: could not open {cut}: not a video file, or a format OpenCV's FFmpeg "
+                                "cannot read"]
+
+
+def test_native_lines_of_a_good_file_are_passed_on():
+    """stderr_held writes out what it held when nothing discarded it, less the lines its pattern drops."""
+    err = _stderr_of(
+        "import os, re\n"
+        "from core.nativelog import stderr_held\n"
+        "with stderr_held(drop=re.compile(rb'noise')):\n"
+        "    os.write(2, b'noise line\\n')\n"
+        "    os.write(2, b'[h264] something worth knowing\\n')\n"
+        "with stderr_held() as held:\n"
+        "    os.write(2, b'gone\\n')\n"
+        "    held.discard()\n"
+        "os.write(2, b'after\\n')\n")
+    assert err.splitlines() == ["[h264] something worth knowing", "after"]
+
+
+def test_threads_holding_stderr_at_once_leave_it_where_it_was():
+    """Descriptor 2 is the process's: blocks on several threads take turns, and it ends on the terminal again."""
+    err = _stderr_of(
+        "import os, threading, time\n"
+        "from core.nativelog import stderr_held\n"
+        "def worker(k):\n"
+        "    for _ in range(20):\n"
+        "        with stderr_held() as held:\n"
+        "            os.write(2, b'x\\n'); time.sleep(0.001); held.discard()\n"
+        "threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "os.write(2, b'after\\n')\n")
+    assert err.splitlines() == ["after"]

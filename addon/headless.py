@@ -184,14 +184,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--render", help="also render a preview PNG (Cycles, CPU)")
     p.add_argument("--render-size", type=int, default=PREVIEW_SIDE,
                    help=f"the preview's longer side at most this many pixels (default {PREVIEW_SIDE}; 0: the clip's)")
-    p.add_argument("--start", type=int, default=0)
-    p.add_argument("--end", type=int, default=-1)
-    p.add_argument("--stride", type=int, default=1)
+    p.add_argument("--start", type=int, default=0, help="first video frame (0-based)")
+    # Inclusive, as the panel's End Frame and Blender's frame ranges are (`python -m core capture --end` stops
+    # before its frame, as Python ranges do).
+    p.add_argument("--end", type=int, default=-1, help="last video frame, included (-1: to the end)")
+    p.add_argument("--stride", type=int, default=1, help="keep every n-th frame")
     p.add_argument("--quality", choices=("fast", "balanced", "accurate"), default="balanced")
     p.add_argument("--backend", choices=("mediapipe", "fan"), default="mediapipe")
-    p.add_argument("--smoothing", type=float, default=0.5)
-    p.add_argument("--neutral-frame", type=int, default=-1)
-    p.add_argument("--personalize", action="store_true")
+    p.add_argument("--smoothing", type=float, default=0.5, help="temporal smoothing strength, 0 = raw fits")
+    p.add_argument("--neutral-frame", type=int, default=-1,
+                   help="video frame of a neutral face: weights are made relative to it (-1: none)")
+    p.add_argument("--personalize", action="store_true", help="also model the person: their albedo on the head")
     p.add_argument("--shapes", action=argparse.BooleanOptionalAction, default=False,
                    help="with --personalize: also fit personal blendshapes (experimental; default: generic shapes "
                         "with the person's albedo)")

@@ -55,7 +55,7 @@ class VideoReader:
                              "(need 0 <= start <= stop and stride >= 1)")
         self.start, self.stop, self.stride, self.prefetch = int(start), stop, int(stride), int(prefetch)
         # FFmpeg and OpenCV explain a file they cannot open on stderr ("moov atom not found", "can't be used to
-        # capture by name"); our message below says it for the user, so theirs goes only when it failed.
+        # capture by name"); where it failed our message below says it for the user and theirs is dropped.
         with stderr_held() as native:
             self._open_path = self._check_file()
             cap = _capture(self._open_path)

@@ -32,19 +32,20 @@ def run(args) -> int:
 
 
 def _landmark_correspondence(args, model) -> None:
-    """MediaPipe-478 -> ICT surface points, fitted once per face model (about a minute)."""
+    """MediaPipe-478 -> ICT surface points, fitted once per face model and build recipe (about a minute)."""
     from ..facemodel import FaceModelSourceError
     from ..facemodel.correspondence import correspondence_path, load_correspondence
+    from ..synth.correspondence_fit import build_correspondence, stale_because
 
     try:
-        corr = load_correspondence(args.cache_dir)
-        if corr.model_sha256 == model.source_sha256:
-            print(f"landmark correspondence: {correspondence_path(args.cache_dir)} ({corr.method})")
-            return
+        why = stale_because(load_correspondence(args.cache_dir), model)
     except FaceModelSourceError:
-        pass
-    from ..synth.correspondence_fit import build_correspondence
-
-    print("landmark correspondence: fitting to MediaPipe on synthetic renders (about a minute)...", flush=True)
+        why = "none fitted yet"
+    if why is None:
+        print(f"landmark correspondence: {correspondence_path(args.cache_dir)} "
+              f"({load_correspondence(args.cache_dir).method})")
+        return
+    print(f"landmark correspondence: {why}; fitting to MediaPipe on synthetic renders (about a minute)...",
+          flush=True)
     corr = build_correspondence(args.cache_dir, model=model)
     print(f"landmark correspondence: {correspondence_path(args.cache_dir)} ({corr.method})")

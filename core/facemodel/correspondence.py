@@ -43,6 +43,7 @@ class Correspondence:
     bary: np.ndarray
     model_sha256: str = ""
     method: str = ""  # how it was made, e.g. "geometric" or "refined on 48 renders"
+    recipe: str = ""  # fingerprint of the code and settings that fitted it (core.synth.correspondence_fit)
 
     def corners(self, model: FaceModel) -> np.ndarray:
         """(478, 3) vertex ids of each point's triangle."""
@@ -67,7 +68,7 @@ class Correspondence:
         tmp = path.with_name(f".{path.stem}-{os.getpid()}.npz")
         np.savez(tmp, version=np.int64(FILE_VERSION), triangle=self.triangle.astype(np.int32),
                  bary=self.bary.astype(np.float32), model_sha256=np.str_(self.model_sha256),
-                 method=np.str_(self.method))
+                 method=np.str_(self.method), recipe=np.str_(self.recipe))
         os.replace(tmp, path)
 
     @staticmethod
@@ -76,7 +77,8 @@ class Correspondence:
             if int(f["version"]) != FILE_VERSION:
                 raise FaceModelSourceError(f"{path} is an old landmark correspondence: run `python -m core setup`")
             return Correspondence(f["triangle"].astype(np.int64), f["bary"].astype(np.float32),
-                                  str(f["model_sha256"]), str(f["method"]))
+                                  str(f["model_sha256"]), str(f["method"]),
+                                  str(f["recipe"]) if "recipe" in f.files else "")
 
 
 def correspondence_path(cache_dir: Path | None = None) -> Path:

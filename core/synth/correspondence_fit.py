@@ -206,6 +206,42 @@ def refine_correspondence(model: FaceModel, start: Correspondence, renders: Rend
     return Correspondence(corr.triangle, corr.bary, model.source_sha256, f"refined on {len(renders)} renders")
 
 
+def build_recipe(renders: int = BUILD_RENDERS, seed: int = BUILD_SEED) -> str:
+    """Fingerprint of what a built correspondence depends on: the build's settings, MediaPipe's version and the
+    source of the code that renders the faces, detects their points and fits the correspondence.
+
+    `setup` fits it again when this changes. Until session 14 only the face model's checksum was compared, and
+    a machine kept a correspondence fitted before the fit's last change (83 of 478 points on other triangles)
+    under every benchmark for two weeks.
+    """
+    import hashlib
+    from importlib import metadata
+
+    core = Path(__file__).resolve().parents[1]
+    files = [core / "synth" / name for name in ("correspondence_fit.py", "albedo.py", "generate.py")]
+    files += [core / "facemodel" / "correspondence.py", core / "landmarks" / "mediapipe.py",
+              core / "landmarks" / "base.py", *sorted((core / "render").glob("*.py"))]
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    try:
+        mediapipe = metadata.version("mediapipe")
+    except metadata.PackageNotFoundError:
+        mediapipe = "none"
+    digest.update(f"renders={renders} seed={seed} mediapipe={mediapipe}".encode())
+    return digest.hexdigest()[:16]
+
+
+def stale_because(corr: Correspondence, model: FaceModel) -> str | None:
+    """Why `setup` should fit corr again for model (another face model, or code that fits it differently now),
+    or None where it is current."""
+    if corr.model_sha256 != model.source_sha256:
+        return "fitted for another face model"
+    if corr.recipe != build_recipe():
+        return "the code that fits it changed since it was fitted"
+    return None
+
+
 def build_correspondence(cache_dir: str | os.PathLike | None = None, renders: int = BUILD_RENDERS,
                          seed: int = BUILD_SEED, canonical_obj: str | os.PathLike | None = None,
                          job: Job | None = None, model: FaceModel | None = None,
@@ -225,11 +261,13 @@ def build_correspondence(cache_dir: str | os.PathLike | None = None, renders: in
         start = backprojected_correspondence(model, data)
     corr = refine_correspondence(model, start, data)
     corr = Correspondence(corr.triangle, corr.bary, corr.model_sha256,
-                          f"{start.method}, {corr.method} ({time.perf_counter() - t0:.0f} s)")
+                          f"{start.method}, {corr.method} ({time.perf_counter() - t0:.0f} s)",
+                          build_recipe(renders, seed) + ("" if canonical_obj is None else " from the canonical mesh"))
     if save:
         save_correspondence(corr, cache_dir)
     return corr
 
 
 __all__ = ["BUILD_RENDERS", "BUILD_SEED", "N_POINTS", "RenderSet", "backprojected_correspondence",
-           "build_correspondence", "interocular", "refine_correspondence", "render_set", "reprojection_errors"]
+           "build_correspondence", "build_recipe", "interocular", "refine_correspondence", "render_set",
+           "reprojection_errors", "stale_because"]

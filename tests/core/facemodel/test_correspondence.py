@@ -1,6 +1,7 @@
 """The MediaPipe-478 correspondence against the detector itself, on renders the build never saw."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -101,3 +102,40 @@ def test_build_saves_a_file_that_loads(face_model, tmp_path):
     assert (folder / "mediapipe478.npz").exists()
     assert isinstance(back, Correspondence) and np.array_equal(back.triangle, built.triangle)
     assert "refined on" in back.method
+    from core.synth.correspondence_fit import build_recipe
+
+    assert back.recipe == build_recipe(renders=8) != build_recipe()  # what setup compares against
+
+
+def test_a_correspondence_fitted_by_other_code_is_stale(face_model, tmp_path):
+    """`setup` fits it again when the face model or the recipe (the code and settings that fit it) changed;
+    a file from before recipes were recorded reads as fitted by other code."""
+    from core.synth.correspondence_fit import build_recipe, stale_because
+
+    current = Correspondence(np.zeros(478, np.int64), np.full((478, 3), 1 / 3, np.float32),
+                             face_model.source_sha256, "refined", build_recipe())
+    assert stale_because(current, face_model) is None
+    assert "changed" in stale_because(replace(current, recipe=build_recipe(renders=8)), face_model)
+    assert "another face model" in stale_because(replace(current, model_sha256="x"), face_model)
+    assert build_recipe() == build_recipe() and build_recipe(seed=1) != build_recipe()
+
+    old = tmp_path / "old.npz"  # the layout written until session 14: no recipe
+    np.savez(old, version=np.int64(1), triangle=current.triangle.astype(np.int32), bary=current.bary,
+             model_sha256=np.str_(current.model_sha256), method=np.str_("refined on 58 renders"))
+    assert Correspondence.load(old).recipe == ""
+    assert "changed" in stale_because(Correspondence.load(old), face_model)
+    current.save(tmp_path / "new.npz")
+    assert Correspondence.load(tmp_path / "new.npz").recipe == current.recipe
+
+
+def test_the_recipe_follows_the_fitting_code(monkeypatch):
+    """Any change to the source of the code the fit runs gives another recipe (here: the fit's own file)."""
+    from pathlib import Path
+
+    import core.synth.correspondence_fit as fit
+
+    before = fit.build_recipe()
+    source = Path(fit.__file__)
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: real(self) + (b"# edited" if self == source else b""))
+    assert fit.build_recipe() != before

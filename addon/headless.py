@@ -72,7 +72,7 @@ def run(
     """
     context = context or bpy.context
     folder = jobs.cache_dir(context)
-    if not (folder / "current.json").is_file():
+    if not jobs.face_model_ready(context):
         raise jobs.InputError(f"the face model is not set up in {folder}: run `python -m core setup` first")
     if video is None and capture is None:
         raise jobs.InputError("give a video or a capture file")

@@ -56,7 +56,16 @@ def cache_dir(context=None) -> Path:
 
 
 def face_model_ready(context=None) -> bool:
-    return (cache_dir(context) / "current.json").is_file()
+    """The face-model cache and its MediaPipe correspondence are there (what 'Set up Face Model' makes)."""
+    folder = cache_dir(context)
+    if not (folder / "current.json").is_file():
+        return False
+    from ..core.facemodel.correspondence import correspondence_path
+
+    try:
+        return correspondence_path(folder).is_file()
+    except Exception:  # noqa: BLE001 - an unreadable current.json: not ready, set up again
+        return False
 
 
 def load_model(context=None):
@@ -187,8 +196,8 @@ def request_from_settings(settings, context=None) -> CaptureRequest:
     if settings.frame_end >= 0 and settings.frame_end < settings.frame_start:
         raise InputError(f"End frame {settings.frame_end} is before start frame {settings.frame_start}")
     folder = cache_dir(context)
-    if not (folder / "current.json").is_file():
-        raise InputError(f"The face model is not set up (no cache in {folder}): press 'Set up Face Model'")
+    if not face_model_ready(context):
+        raise InputError(f"The face model is not set up (no complete cache in {folder}): press 'Set up Face Model'")
     return CaptureRequest(video=video, cache_dir=folder, start=settings.frame_start, end=settings.frame_end,
                           stride=settings.stride, quality=settings.quality, backend=settings.backend,
                           smoothing=settings.smoothing, neutral_frame=settings.neutral_frame,

@@ -173,18 +173,29 @@ class LIKENESS_OT_setup_face_model(_WorkerOperator, bpy.types.Operator):
             path = path.parent
         if not path.exists():
             raise jobs.InputError(f"Not found: {path}")
-        if path.is_dir() and (path / "current.json").is_file():  # an existing cache: just point at it
-            return jobs.Worker(lambda job: ("existing", path), "face model set-up")
+        # MediaPipe's points are tied to the model by a correspondence fitted on renders of it (10 s to a
+        # minute, once): made here too, where a cache lacks it or its recipe changed, or a capture would stop.
+        if path.is_dir() and (path / "current.json").is_file():  # an existing cache: point at it
+            def existing(job):
+                from ..core.synth.correspondence_fit import ensure_correspondence
+
+                ensure_correspondence(path, job=job)
+                return "existing", path
+
+            return jobs.Worker(existing, "face model set-up")
         target = jobs.cache_dir(context)
         source = str(path)
 
         def work(job):
             from ..core.facemodel.cache import build_cache
+            from ..core.synth.correspondence_fit import ensure_correspondence
 
             def progress(fraction: float, message: str = "") -> None:
                 job.step("converting the face model", int(1000 * fraction), 1000, message)
 
-            return "built", build_cache(source, target, progress)
+            folder = build_cache(source, target, progress)
+            ensure_correspondence(target, job=job)
+            return "built", folder
 
         return jobs.Worker(work, "face model set-up")
 

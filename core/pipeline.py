@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .facemodel import load_face_model
+from .facemodel import FaceModelSourceError, load_face_model
 from .io.capture import Capture
 from .io.framefile import FrameFile, TemporaryFileError
 from .io.personal import PersonalModel
@@ -153,6 +153,14 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
     job.weights = options.stages()
     # keep_s: the landmark pass keeping what the fit reads (points and colours to their files, face crops)
     timing = {"decode_wait_s": 0.0, "landmarks_s": 0.0, "keep_s": 0.0, "fitting_s": 0.0, "lighting_s": 0.0}
+    # The face model and how the detector's points sit on it come first: a missing set-up is said now, not
+    # after minutes of video. Their few milliseconds count as fitting (layout_s).
+    t0 = time.perf_counter()
+    try:
+        model = load_face_model()
+    except FaceModelSourceError as e:
+        raise CaptureError(str(e)) from e
+    t_model = time.perf_counter() - t0
     t0 = time.perf_counter()
     try:
         backend = get_backend(options.backend, face_index=options.face_index, **options.backend_options)
@@ -160,6 +168,14 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
         raise CaptureError(f"landmark backend {options.backend!r} cannot run: {e}") from e
     timing["backend_s"] = time.perf_counter() - t0
     n_points = backend.n_points
+    t0 = time.perf_counter()
+    try:
+        layout = layout_for(n_points, model)
+    except FaceModelSourceError as e:
+        if hasattr(backend, "close"):
+            backend.close()
+        raise CaptureError(str(e)) from e
+    timing["layout_s"] = t_model + time.perf_counter() - t0
     want_light = options.wants_lighting()
     # The temporary files go when the capture's landmarks (a memmap of one) do, or at once on an error or cancel.
     # The photometric refinement reads the face crops of every few frames: kept as the frames go by (in a
@@ -173,7 +189,8 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
             warming = threading.Thread(target=_warm_up, args=(options.photometric,), name="likeness-warm-up",
                                        daemon=True)
             warming.start()
-            return _capture(reader, options, job, source, backend, timing, points, colours, keeper, warming)
+            return _capture(reader, options, job, source, backend, timing, points, colours, keeper, warming,
+                            model, layout)
     except TemporaryFileError as e:
         raise CaptureError(f"{e} (in {tempfile.gettempdir()}: is the disk full?)") from e
 
@@ -190,7 +207,8 @@ def _warm_up(photometric: bool) -> None:
 
 
 def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, timing: dict, points: FrameFile,
-             colours: FrameFile | None, keeper: CropKeeper | None, warming: threading.Thread) -> Capture:
+             colours: FrameFile | None, keeper: CropKeeper | None, warming: threading.Thread, model,
+             layout) -> Capture:
     """capture_frames once its backend runs: points and colours (None: no lighting) take the per-frame arrays,
     keeper (None: no photometric refinement) the face crops the refinement reads."""
     video_path = source or "video"
@@ -261,8 +279,6 @@ def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, ti
                                f"({frame_indices[0]}..{frame_indices[-1]} every {options.stride})")
         neutral = int(hits[0])
     t0 = time.perf_counter()
-    model = load_face_model()
-    layout = layout_for(n_points, model)
     tracking = TrackingOptions(quality=options.quality, smoothing=options.smoothing, neutral_frame=neutral,
                                focal=options.focal)
     refine = None
@@ -280,7 +296,7 @@ def _capture(reader, options: CaptureOptions, job: Job, source: str, backend, ti
         raise CaptureError(str(e)) from e
     except VideoError as e:
         raise CaptureError(str(e)) from e
-    timing["fitting_s"] = time.perf_counter() - t0 - timing.get("photometric_s", 0.0)
+    timing["fitting_s"] = time.perf_counter() - t0 - timing.get("photometric_s", 0.0) + timing.pop("layout_s")
     timing.update({f"fit_{k}": v for k, v in result.timing.items()})
 
     # 3. lighting from the colours under the landmarks

@@ -31,3 +31,20 @@ def ict_archive(shared) -> Path:
     if not path.exists():
         pytest.skip("the ICT-FaceKit archive is not in ../shared")
     return path
+
+
+@pytest.fixture
+def cache_without_correspondence(tmp_path) -> Path:
+    """A face-model cache folder like the user's, its files linked, but with no MediaPipe correspondence (what
+    a cache converted before the set-up fitted one, or whose fit was cancelled, looks like)."""
+    from core.facemodel.cache import current_cache_folder
+
+    source = current_cache_folder()
+    cache = tmp_path / "cache"
+    folder = cache / source.name
+    folder.mkdir(parents=True)
+    for f in source.iterdir():
+        if f.name != "mediapipe478.npz":
+            (folder / f.name).symlink_to(f)
+    (cache / "current.json").write_text((source.parent / "current.json").read_text())
+    return cache

@@ -33,19 +33,12 @@ def run(args) -> int:
 
 def _landmark_correspondence(args, model) -> None:
     """MediaPipe-478 -> ICT surface points, fitted once per face model and build recipe (about a minute)."""
-    from ..facemodel import FaceModelSourceError
-    from ..facemodel.correspondence import correspondence_path, load_correspondence
-    from ..synth.correspondence_fit import build_correspondence, stale_because
+    from ..facemodel.correspondence import correspondence_path
+    from ..synth.correspondence_fit import ensure_correspondence
 
-    try:
-        why = stale_because(load_correspondence(args.cache_dir), model)
-    except FaceModelSourceError:
-        why = "none fitted yet"
-    if why is None:
-        print(f"landmark correspondence: {correspondence_path(args.cache_dir)} "
-              f"({load_correspondence(args.cache_dir).method})")
-        return
-    print(f"landmark correspondence: {why}; fitting to MediaPipe on synthetic renders (about a minute)...",
-          flush=True)
-    corr = build_correspondence(args.cache_dir, model=model)
+    def announce(why: str) -> None:
+        print(f"landmark correspondence: {why}; fitting to MediaPipe on synthetic renders (about a minute)...",
+              flush=True)
+
+    corr, _ = ensure_correspondence(args.cache_dir, model, announce=announce)
     print(f"landmark correspondence: {correspondence_path(args.cache_dir)} ({corr.method})")

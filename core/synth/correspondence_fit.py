@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..facemodel import load_face_model
+from ..facemodel import FaceModelSourceError, load_face_model
 from ..facemodel.correspondence import (
     MEDIAPIPE_IRIS_LEFT,
     MEDIAPIPE_IRIS_RIGHT,
     N_POINTS,
     Correspondence,
     geometric_correspondence,
+    load_correspondence,
     save_correspondence,
     snap_to_surface,
 )
@@ -268,6 +270,25 @@ def build_correspondence(cache_dir: str | os.PathLike | None = None, renders: in
     return corr
 
 
+def ensure_correspondence(cache_dir: str | os.PathLike | None = None, model: FaceModel | None = None,
+                          job: Job | None = None, announce: Callable[[str], None] | None = None
+                          ) -> tuple[Correspondence, str | None]:
+    """The current face model's correspondence, fitted first where it is missing or stale (10 s to a minute);
+    returns it and why it was fitted (None: it was current). announce(why) is called before a fit.
+    What `setup` and the add-on's set-up run."""
+    cache_dir = Path(cache_dir) if cache_dir else None
+    model = model or load_face_model(cache_dir)
+    try:
+        why = stale_because(load_correspondence(cache_dir), model)
+    except FaceModelSourceError:
+        why = "none fitted yet"
+    if why is None:
+        return load_correspondence(cache_dir), None
+    if announce is not None:
+        announce(why)
+    return build_correspondence(cache_dir, model=model, job=job), why
+
+
 __all__ = ["BUILD_RENDERS", "BUILD_SEED", "N_POINTS", "RenderSet", "backprojected_correspondence",
-           "build_correspondence", "build_recipe", "interocular", "refine_correspondence", "render_set",
-           "reprojection_errors", "stale_because"]
+           "build_correspondence", "build_recipe", "ensure_correspondence", "interocular", "refine_correspondence",
+           "render_set", "reprojection_errors", "stale_because"]

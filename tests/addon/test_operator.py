@@ -181,3 +181,31 @@ def test_panel_options_reach_the_request(addon):
     assert request.photometric is False and request.personalize is True and request.personal_shapes is False
     settings.personal_shapes = True
     assert jobs.request_from_settings(settings).personal_shapes is True
+
+
+def test_a_cache_without_the_correspondence_is_not_ready(addon, cache_without_correspondence, monkeypatch):
+    """A face model converted by an older set-up (no MediaPipe correspondence) would stop every capture: the
+    panel says to set up, and the capture operator refuses up front."""
+    from likeness.addon import jobs
+
+    monkeypatch.setenv("LIKENESS_CACHE_DIR", str(cache_without_correspondence))
+    assert not jobs.face_model_ready()
+    bpy.context.scene.likeness.video_path = __file__
+    with pytest.raises(RuntimeError, match="face model is not set up"):
+        bpy.ops.likeness.capture_video()
+
+
+@pytest.mark.slow
+def test_set_up_fits_the_correspondence_a_cache_lacks(addon, cache_without_correspondence, monkeypatch):
+    """'Set up Face Model' on such a cache fits the correspondence (10 s to a minute), as `python -m core setup`
+    does, and the cache is ready; the one fitted is the user cache's own (the fit is deterministic)."""
+    import numpy as np
+    from likeness.addon import jobs
+    from likeness.core.facemodel.correspondence import correspondence_path, load_correspondence
+
+    monkeypatch.setenv("LIKENESS_CACHE_DIR", str(cache_without_correspondence))
+    assert sorted(bpy.ops.likeness.setup_face_model(directory=str(cache_without_correspondence))) == ["FINISHED"]
+    assert jobs.face_model_ready()
+    fitted = load_correspondence(cache_without_correspondence)
+    assert correspondence_path(cache_without_correspondence).is_file()
+    assert np.array_equal(fitted.triangle, load_correspondence().triangle)

@@ -215,3 +215,23 @@ def test_cli_writes_capture_csv_and_overlays(synth, tmp_path):
     assert cap.n_frames == FRAMES and cap.tracked.all()
     assert (tmp_path / "cap.csv").read_text().startswith("Timecode")
     assert len(list((tmp_path / "look").glob("*.png"))) >= 1
+
+
+@pytest.mark.parametrize("kind", ["no cache", "no correspondence"])
+def test_a_missing_set_up_is_said_before_the_video_is_read(kind, synth, tmp_path, monkeypatch,
+                                                          cache_without_correspondence):
+    """No face-model cache, or one without the MediaPipe correspondence: a CaptureError that says to set up,
+    before the landmark pass (a long clip would otherwise run to its end first)."""
+    monkeypatch.setenv("LIKENESS_CACHE_DIR", str(tmp_path / "empty" if kind == "no cache"
+                                                 else cache_without_correspondence))
+    job = Job()
+    with pytest.raises(CaptureError, match="core setup"):
+        capture_video(synth[0], CaptureOptions(), job)
+    assert job.progress.stage != "landmarks"  # not one frame was looked at
+
+
+def test_cli_says_the_set_up_is_missing(tmp_path, synth):
+    env = dict(os.environ, LIKENESS_CACHE_DIR=str(tmp_path / "empty"))
+    r = subprocess.run([sys.executable, "-m", "core", "capture", str(synth[0]), "-o", str(tmp_path / "o.npz"),
+                        "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "core setup" in r.stderr and "Traceback" not in r.stderr

@@ -68,6 +68,24 @@ def face_model_ready(context=None) -> bool:
         return False
 
 
+_OUTDATED: dict[Path, str | None] = {}  # cache folder -> why its correspondence wants refitting (None: current)
+
+
+def correspondence_outdated(context=None) -> str | None:
+    """Why the cache's landmark correspondence should be fitted again (an upgrade changed the code that fits
+    it), or None; read once a session per cache folder (it reads the fitting code's source to tell)."""
+    folder = cache_dir(context)
+    if folder not in _OUTDATED:
+        try:
+            from ..core.facemodel.correspondence import load_correspondence
+            from ..core.synth.correspondence_fit import stale_because
+
+            _OUTDATED[folder] = stale_because(load_correspondence(folder), load_model(context))
+        except Exception:  # noqa: BLE001 - no cache or no correspondence: face_model_ready says so instead
+            _OUTDATED[folder] = None
+    return _OUTDATED[folder]
+
+
 def load_model(context=None):
     from ..core.facemodel import load_face_model
 

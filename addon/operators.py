@@ -119,6 +119,10 @@ class LIKENESS_OT_capture_video(_WorkerOperator, bpy.types.Operator):
         message = (f"Likeness: built '{built.collection.name}' from {int(capture.tracked.sum())} of "
                    f"{capture.n_frames} frames in {_elapsed(worker)}")
         self.report({"INFO"}, message)
+        outdated = jobs.correspondence_outdated(context)
+        if outdated:  # an upgrade changed how MediaPipe's points are tied to the model: the capture still ran
+            self.report({"WARNING"}, f"The face model's landmark correspondence is out of date ({outdated}): "
+                                     "press 'Set up Face Model' to fit it again (10 s to a minute)")
         jobs.clear_progress(context.scene.likeness_job, message)
         return {"FINISHED"}
 
@@ -201,6 +205,7 @@ class LIKENESS_OT_setup_face_model(_WorkerOperator, bpy.types.Operator):
 
     def finish(self, context, worker):
         kind, folder = worker.result
+        jobs._OUTDATED.clear()  # fitted again where it was out of date
         if kind == "existing":
             prefs = jobs.preferences(context)
             if prefs is None:

@@ -209,3 +209,22 @@ def test_set_up_fits_the_correspondence_a_cache_lacks(addon, cache_without_corre
     fitted = load_correspondence(cache_without_correspondence)
     assert correspondence_path(cache_without_correspondence).is_file()
     assert np.array_equal(fitted.triangle, load_correspondence().triangle)
+
+
+def test_an_out_of_date_correspondence_is_told(addon, cache_without_correspondence, monkeypatch):
+    """A correspondence fitted by an older version's code (another recipe) still captures, but the add-on can
+    tell, once a session, that set-up would fit it again."""
+    from likeness.addon import jobs
+    from likeness.core.facemodel.correspondence import load_correspondence, save_correspondence
+
+    current = load_correspondence()  # the user cache's, fitted by this code
+    monkeypatch.setenv("LIKENESS_CACHE_DIR", str(cache_without_correspondence))
+    monkeypatch.setattr(jobs, "_OUTDATED", {})
+    save_correspondence(current, cache_without_correspondence)
+    assert jobs.face_model_ready() and jobs.correspondence_outdated() is None
+
+    from dataclasses import replace
+
+    save_correspondence(replace(current, recipe="an older one"), cache_without_correspondence)
+    monkeypatch.setattr(jobs, "_OUTDATED", {})
+    assert "changed" in jobs.correspondence_outdated()

@@ -183,6 +183,7 @@ class LIKENESS_OT_setup_face_model(_WorkerOperator, bpy.types.Operator):
             def existing(job):
                 from ..core.synth.correspondence_fit import ensure_correspondence
 
+                os.environ["LIKENESS_CACHE_DIR"] = str(path)  # as a capture does: compiled kernels cache there too
                 ensure_correspondence(path, job=job)
                 return "existing", path
 
@@ -198,6 +199,7 @@ class LIKENESS_OT_setup_face_model(_WorkerOperator, bpy.types.Operator):
                 job.step("converting the face model", int(1000 * fraction), 1000, message)
 
             folder = build_cache(source, target, progress)
+            os.environ["LIKENESS_CACHE_DIR"] = str(target)  # as a capture does: compiled kernels cache there too
             ensure_correspondence(target, job=job)
             return "built", folder
 

@@ -59,6 +59,7 @@ class HeadBuild:
     head: bpy.types.Object
     camera: bpy.types.Object | None
     frames: np.ndarray  # (keys,) scene frames that were keyed
+    personal_error: str | None = None  # why a personal model asked for was not made (the head is the generic one)
 
 
 def to_blender(points: np.ndarray) -> np.ndarray:

@@ -92,6 +92,7 @@ def run(
         job = job or Job(on_progress=_Printer())
         result = jobs.run_capture(request, job)
     built = jobs.build_result(context, request, result, name=name)
+    built.personal_error = getattr(result, "personal_error", None)  # main() says it; the head is the generic one
     if render:
         render_preview(context, built, render, size=render_size)
     if out:
@@ -227,4 +228,7 @@ def main(argv: list[str]) -> int:
         print(f"likeness: failed: {e}", file=sys.stderr)
         return 1
     print(f"likeness: wrote {args.out} ({len(built.frames)} keyed frames, {time.perf_counter() - t0:.1f} s)")
+    if built.personal_error:  # asked for and not made: the .blend holds the generic head
+        print(f"likeness: no personal model, the head is the generic one: {built.personal_error}", file=sys.stderr)
+        return 1
     return 0

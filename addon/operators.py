@@ -119,6 +119,10 @@ class LIKENESS_OT_capture_video(_WorkerOperator, bpy.types.Operator):
         message = (f"Likeness: built '{built.collection.name}' from {int(capture.tracked.sum())} of "
                    f"{capture.n_frames} frames in {_elapsed(worker)}")
         self.report({"INFO"}, message)
+        why = getattr(worker.result, "personal_error", None)
+        if why:  # the capture is built with the generic head; the person could not be modeled from this clip
+            self.report({"WARNING"}, f"No personal model (the head is the generic one): {why}")
+            message += f"; no personal model: {why}"
         outdated = jobs.correspondence_outdated(context)
         if outdated:  # an upgrade changed how MediaPipe's points are tied to the model: the capture still ran
             self.report({"WARNING"}, f"The face model's landmark correspondence is out of date ({outdated}): "

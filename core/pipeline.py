@@ -335,11 +335,16 @@ class CaptureResult:
 
     capture: Capture
     personal: PersonalModel | None = None
+    personal_error: str | None = None  # why no personal model was made where one was asked for
 
 
 def run_capture(video_path: str | os.PathLike, options: CaptureOptions | None = None,
                 job: Job | None = None) -> CaptureResult:
-    """Capture, then (options.personalize) model the person and re-track with the personal model."""
+    """Capture, then (options.personalize) model the person and re-track with the personal model.
+
+    A clip the person cannot be modeled from (too few usable frames) still gives its capture: the result says
+    why in personal_error, and the caller decides (the CLI writes the capture and exits non-zero, the add-on
+    builds the generic head and warns)."""
     options = options or CaptureOptions()
     job = job or quiet_job()
     capture = capture_video(video_path, options, job)
@@ -349,7 +354,7 @@ def run_capture(video_path: str | os.PathLike, options: CaptureOptions | None = 
         person, capture = personalize(video_path, capture, ModelingOptions(personal_shapes=options.personal_shapes),
                                       job=job)
     except ModelingError as e:
-        raise CaptureError(str(e)) from e
+        return CaptureResult(capture, None, str(e))
     return CaptureResult(capture, person)
 
 

@@ -84,4 +84,6 @@ def run(args) -> int:
     if args.overlay:
         written = write_overlays(args.video, capture, Path(args.overlay))
         print(f"{args.overlay}: {len(written)} overlay PNGs")
+    if result.personal_error:  # the capture is written; what was asked for beyond it was not made
+        raise UserError(f"no personal model: {result.personal_error}")
     return 0

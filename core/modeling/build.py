@@ -175,8 +175,12 @@ def fit_personal_shapes(video: str | Path, capture: Capture, options: ModelingOp
             "capture_id": capture.metadata.get("id", ""), "usable_frames": int(usable.sum()),
             "options": _options_dict(opt)}
     if usable.sum() < max(5, opt.min_tracked_fraction * capture.n_frames):
-        msg = (f"the face is tracked in only {int(usable.sum())} of {capture.n_frames} frames; a personal model "
-               "needs a clip where the face is visible most of the time")
+        if usable.sum() < opt.min_tracked_fraction * capture.n_frames:
+            msg = (f"the face is tracked in only {int(usable.sum())} of {capture.n_frames} frames; a personal "
+                   "model needs a clip where the face is visible most of the time")
+        else:  # a clip of a few frames, all of them fine
+            msg = (f"a personal model needs at least 5 frames with the face tracked confidently; the capture has "
+                   f"{int(usable.sum())}")
         if opt.on_poor_tracking != "generic":
             raise ModelingError(msg)
         meta["warnings"] = [msg + " (generic model written)"]

@@ -54,3 +54,14 @@ def test_an_unwritable_out_is_refused_before_the_capture(tmp_path):
     assert r.returncode != 0
     assert "cannot write the .blend" in r.stderr and "Traceback" not in r.stderr
     assert "landmarks" not in r.stdout  # refused up front: no capture ran
+
+
+def test_personalize_on_a_too_short_clip_builds_the_generic_head_and_says_so(model, tmp_path):
+    """--personalize where the person cannot be modeled (3 frames): the .blend is written with the generic
+    head, the reason is said, and the exit code says the model asked for was not made."""
+    video = ROOT.parent / "shared" / "media" / "clips" / "liveportrait_driving_d3.mp4"
+    out = tmp_path / "short.blend"
+    r = batch("--video", str(video), "--end", "2", "--personalize", "--out", str(out))
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "no personal model, the head is the generic one: a personal model needs at least 5 frames" in r.stderr
+    assert out.is_file() and "3 keyed frames" in r.stdout

@@ -54,3 +54,18 @@ def test_cli_writes_capture_and_person(clip, tmp_path):
     cap = Capture.load(out)
     assert cap.metadata["personal_model"].endswith("cap.person.npz")
     assert np.isfinite(person.albedo).all()
+
+
+def test_a_clip_too_short_to_model_still_gives_its_capture(clip, tmp_path):
+    """Three frames: no personal model (a clear reason), but the capture is made, and the CLI writes it and
+    exits non-zero for the model it could not make."""
+    result = run_capture(clip, CaptureOptions(stop=3, personalize=True))
+    assert result.personal is None and result.capture.n_frames == 3 and result.capture.tracked.all()
+    assert "at least 5 frames" in result.personal_error and "has 3" in result.personal_error
+
+    out = tmp_path / "short.npz"
+    r = subprocess.run([sys.executable, "-m", "core", "capture", str(clip), "-o", str(out), "--end", "3",
+                        "--personalize", "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "no personal model: a personal model needs at least 5 frames" in r.stderr
+    assert Capture.load(out).n_frames == 3 and not (tmp_path / "short.person.npz").exists()

@@ -228,3 +228,14 @@ def test_an_out_of_date_correspondence_is_told(addon, cache_without_corresponden
     save_correspondence(replace(current, recipe="an older one"), cache_without_correspondence)
     monkeypatch.setattr(jobs, "_OUTDATED", {})
     assert "changed" in jobs.correspondence_outdated()
+
+
+@pytest.mark.slow
+def test_personalize_on_a_too_short_clip_builds_the_generic_head(addon, tmp_path):
+    """Personalize on three frames: the head is built (generic), and the message says why there is no model."""
+    video = _synthetic_clip(tmp_path, frames=3)
+    settings = bpy.context.scene.likeness
+    settings.video_path, settings.personalize, settings.photometric = str(video), True, False
+    assert bpy.ops.likeness.capture_video() == {"FINISHED"}
+    assert "Likeness Head" in bpy.data.objects
+    assert "no personal model: a personal model needs at least 5 frames" in bpy.context.scene.likeness_job.message

@@ -86,6 +86,11 @@ def correspondence_outdated(context=None) -> str | None:
     return _OUTDATED[folder]
 
 
+def forget_correspondence_checks() -> None:
+    """After a set-up: the next capture reads the (maybe refitted) correspondence's recipe again."""
+    _OUTDATED.clear()
+
+
 def load_model(context=None):
     from ..core.facemodel import load_face_model
 

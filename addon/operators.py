@@ -211,7 +211,7 @@ class LIKENESS_OT_setup_face_model(_WorkerOperator, bpy.types.Operator):
 
     def finish(self, context, worker):
         kind, folder = worker.result
-        jobs._OUTDATED.clear()  # fitted again where it was out of date
+        jobs.forget_correspondence_checks()  # fitted again where it was out of date
         if kind == "existing":
             prefs = jobs.preferences(context)
             if prefs is None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -103,12 +102,11 @@ def run(
 
 def _check_writable(path: Path, what: str) -> None:
     """Before the capture: a batch job of a long clip should not find out at its end that it cannot save."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise jobs.InputError(f"cannot write {what} to {path}: its folder cannot be made ({e.strerror or e})") from e
-    if path.is_dir() or not os.access(path.parent, os.W_OK | os.X_OK):
-        raise jobs.InputError(f"cannot write {what} to {path}: {'it is a folder' if path.is_dir() else 'not writable'}")
+    from ..core.io.outputs import unwritable_because
+
+    why = unwritable_because(path)
+    if why:
+        raise jobs.InputError(f"cannot write {what} to {path}: {why}")
 
 
 def _load_saved(capture_path: str, personal_path: str | None):

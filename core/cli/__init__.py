@@ -14,21 +14,14 @@ class UserError(Exception):
 
 
 def writable_output(path: str | os.PathLike, what: str = "the output") -> Path:
-    """path, checked before a long run: its folder exists (made here where missing) and can be written.
+    """path, checked before a long run (core.io.outputs): a capture of a long clip takes minutes, and finding
+    only at its end that the output cannot be written loses them."""
+    from ..io.outputs import unwritable_because
 
-    A capture of a long clip takes minutes; finding only at the end that the output cannot be written loses them.
-    """
-    path = Path(path)
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot write {what} to {path}: its folder cannot be made ({e.strerror or e})") from e
-    if path.is_dir():
-        raise UserError(f"cannot write {what} to {path}: it is a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write {what} to {path}: {folder} is not writable")
-    return path
+    why = unwritable_because(path)
+    if why:
+        raise UserError(f"cannot write {what} to {path}: {why}")
+    return Path(path)
 
 
 # subcommand -> module in this package; each module owns its own flags and is imported only when used,

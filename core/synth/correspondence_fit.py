@@ -214,7 +214,7 @@ def build_recipe(renders: int = BUILD_RENDERS, seed: int = BUILD_SEED) -> str:
 
     `setup` fits it again when this changes. Until session 14 only the face model's checksum was compared, and
     a machine kept a correspondence fitted before the fit's last change (83 of 478 points on other triangles)
-    under every benchmark for two weeks.
+    under every benchmark of sessions 2-12.
     """
     import hashlib
     from importlib import metadata

@@ -293,6 +293,9 @@ def _compile() -> dict[str, object]:
         level and gradients are read bilinearly at the projection (origin ox, oy: the crop's corner).
         """
         n_exp = w.shape[0]
+        # The per-shape sums run in float32, the tables' own precision: numba then vectorizes them (the pass
+        # ~0.4x the time of float64 sums; the residuals 5e-7 noise units apart).
+        w32 = w.astype(np.float32)
         c1, c2, c3, c4, c0 = 0.488603, 1.092548, 0.315392, 0.546274, 0.282095
         m = np.empty(3)
         nm = np.empty(3)
@@ -302,13 +305,13 @@ def _compile() -> dict[str, object]:
         for u in range(idx.shape[0]):
             s = idx[u]
             for j in range(3):
-                pm = base[s, j]
-                pn = n0[s, j]
+                pm = np.float32(0.0)
+                pn = np.float32(0.0)
                 for e in range(n_exp):
-                    pm += exp_t[s, j, e] * w[e]
-                    pn += dn_t[s, j, e] * w[e]
-                m[j] = pm
-                nm[j] = pn
+                    pm += exp_t[s, j, e] * w32[e]
+                    pn += dn_t[s, j, e] * w32[e]
+                m[j] = base[s, j] + pm
+                nm[j] = n0[s, j] + pn
             norm = np.sqrt(nm[0] * nm[0] + nm[1] * nm[1] + nm[2] * nm[2])
             x = (rot[0, 0] * nm[0] + rot[0, 1] * nm[1] + rot[0, 2] * nm[2]) / norm
             y = (rot[1, 0] * nm[0] + rot[1, 1] * nm[1] + rot[1, 2] * nm[2]) / norm
@@ -353,9 +356,11 @@ def _compile() -> dict[str, object]:
             for j in range(3):  # R^T row and R^T d: the weights act in model space
                 rr[j] = rot[0, j] * r0 + rot[1, j] * r1 + rot[2, j] * r2
                 rq[j] = (rot[0, j] * d0 + rot[1, j] * d1 + rot[2, j] * d2) * g
+            a0, a1, a2 = np.float32(rr[0]), np.float32(rr[1]), np.float32(rr[2])
+            b0, b1, b2 = np.float32(rq[0]), np.float32(rq[1]), np.float32(rq[2])
             for e in range(n_exp):
-                jac[6 + e] = (rr[0] * exp_t[s, 0, e] + rr[1] * exp_t[s, 1, e] + rr[2] * exp_t[s, 2, e]
-                              - rq[0] * dn_t[s, 0, e] - rq[1] * dn_t[s, 1, e] - rq[2] * dn_t[s, 2, e])
+                jac[6 + e] = (a0 * exp_t[s, 0, e] + a1 * exp_t[s, 1, e] + a2 * exp_t[s, 2, e]
+                              - b0 * dn_t[s, 0, e] - b1 * dn_t[s, 1, e] - b2 * dn_t[s, 2, e])
 
     kernels["photometric_rows"] = photometric_rows
 

@@ -92,6 +92,15 @@ def test_compiled_pass_matches_the_numpy_formulas():
     assert np.abs(r_ref).max() > 1.0 and np.abs(jac_ref).max() > 1.0  # the comparison is not of zeros
     np.testing.assert_allclose(r, r_ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(jac, jac_ref, rtol=1e-5, atol=1e-6 * np.abs(jac_ref).max())
+    # As the refiner calls it: float32 shape tables (its per-shape sums then run in float32) and a float32
+    # Jacobian. The same figures to float32's precision.
+    r32, jac32 = np.empty(len(idx)), np.empty((len(idx), 6 + e), np.float32)
+    args32 = (idx, base, exp_t.astype(np.float32), n0, dn_t.astype(np.float32), albedo, w, rot, t, light)
+    _kernels.get("photometric_rows")(*args32, LUMA, gray, gx, gy, focal, cx, cy, origin[0], origin[1],
+                                     INTENSITY_NOISE, HUBER, PHOTO_WEIGHT, r32, jac32)
+    r_ref32, jac_ref32 = _reference(*args32, gray, gx, gy, focal, cx, cy, origin)
+    np.testing.assert_allclose(r32, r_ref32, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(jac32, jac_ref32, rtol=1e-4, atol=1e-5 * np.abs(jac_ref32).max())
 
 
 def test_refined_frames_cover_every_run_to_its_end():

@@ -15,7 +15,7 @@ CropKeeper); the frames between take their landmark fit plus the correction inte
 frames around them: the detector's error follows the expression, which changes slowly (dev seeds: weights
 0.0982 with every third frame, 0.0992 every fifth, 0.1010 every tenth, 0.1106 with none). The crops are kept
 by the landmark pass as the frames go by (JPEG, in a temporary file), so the clip is decoded once. A refined
-frame costs ~11-14 ms of CPU in a capture (decoding its crop, blur, visibility and lighting, then two
+frame costs ~10-12 ms of CPU in a capture (decoding its crop, blur, visibility and lighting, then two
 Gauss-Newton iterations with the iris between them; two lanes of frames, one per core), so the mode is
 opt-in (CaptureOptions.photometric / `--photometric`). On
 synthetic clips (seeds 2001-2006 to choose the settings, 1001-1003 held out) it cuts the weight error by 20%

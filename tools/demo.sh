@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up (idempotent), then the main job on the embedded default: the project's own synthetic clip
-# (shippable: it is generated, not recorded) -> capture -> personalized head in out/demo/demo.blend.
+# (shippable: it is generated, not recorded) -> capture and personal model -> personalized head in out/demo/demo.blend.
 # Pass a video to capture that instead: bash tools/demo.sh path/to/video.mp4
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,8 +13,9 @@ if [ -z "$video" ]; then
   video="$out/video.mp4"
   [ -f "$video" ] || .venv/bin/python -m core synth --seed 7 --frames 150 --size 640 480 -o "$out"
 fi
-.venv/bin/python -m core capture "$video" -o "$out/capture.npz" --overlay "$out/overlays"
+# --personalize also models the person (their albedo on the head): capture.npz and capture.person.npz.
+.venv/bin/python -m core capture "$video" -o "$out/capture.npz" --personalize --overlay "$out/overlays"
 # The same headless entry point as `blender -b --python tools/blender_batch.py -- ...`, through the bpy module.
-.venv/bin/python tools/blender_batch.py -- --video "$video" --capture "$out/capture.npz" --out "$out/demo.blend" \
-  --render "$out/demo.png"
+.venv/bin/python tools/blender_batch.py -- --video "$video" --capture "$out/capture.npz" \
+  --personal "$out/capture.person.npz" --out "$out/demo.blend" --render "$out/demo.png"
 echo "likeness: wrote $out/demo.blend (preview $out/demo.png, overlays in $out/overlays)"

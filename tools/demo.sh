@@ -13,9 +13,16 @@ if [ -z "$video" ]; then
   video="$out/video.mp4"
   [ -f "$video" ] || .venv/bin/python -m core synth --seed 7 --frames 150 --size 640 480 -o "$out"
 fi
-# --personalize also models the person (their albedo on the head): capture.npz and capture.person.npz.
-.venv/bin/python -m core capture "$video" -o "$out/capture.npz" --personalize --overlay "$out/overlays"
+# --personalize also models the person (their albedo on the head): capture.npz and capture.person.npz. Where
+# the clip cannot give a personal model (it says why and exits 1, the capture written), the head is the generic one.
+rm -f "$out/capture.npz" "$out/capture.person.npz"
+personal=()
+if .venv/bin/python -m core capture "$video" -o "$out/capture.npz" --personalize --overlay "$out/overlays"; then
+  personal=(--personal "$out/capture.person.npz")
+elif [ ! -f "$out/capture.npz" ]; then
+  exit 1
+fi
 # The same headless entry point as `blender -b --python tools/blender_batch.py -- ...`, through the bpy module.
-.venv/bin/python tools/blender_batch.py -- --video "$video" --capture "$out/capture.npz" \
-  --personal "$out/capture.person.npz" --out "$out/demo.blend" --render "$out/demo.png"
+.venv/bin/python tools/blender_batch.py -- --video "$video" --capture "$out/capture.npz" "${personal[@]}" \
+  --out "$out/demo.blend" --render "$out/demo.png"
 echo "likeness: wrote $out/demo.blend (preview $out/demo.png, overlays in $out/overlays)"

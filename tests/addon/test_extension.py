@@ -45,11 +45,9 @@ CHILD = textwrap.dedent("""
 
 
 def linux_zip() -> Path:
-    zips = sorted((ROOT / "dist").glob("likeness-*-linux_x64.zip"))
-    if zips:
-        return zips[-1]
-    # The wheels come from pip's index (PyPI, or the machine's own wheel folders where pip is set up so); only
-    # a machine where pip can reach none skips. A download that fails leaves the build without the platform.
+    # Built from this checkout every time (a few seconds), never an older build left in dist/. The wheels come
+    # from pip's index (PyPI, or the machine's own wheel folders where pip is set up so); only a machine where
+    # pip reaches none skips.
     offline = ["--offline"] if (ROOT / "wheels" / "linux-x64").is_dir() else []
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "build_extension.py"), *offline, "--platform",
                         "linux-x64"], cwd=ROOT, capture_output=True, text=True, timeout=600)

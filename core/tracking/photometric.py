@@ -29,6 +29,7 @@ import copy
 import threading
 from collections.abc import Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -149,6 +150,25 @@ class FrameImage:
         return cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0]
 
 
+@lru_cache(maxsize=2)
+def _face_tables(model: FaceModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What the refiner reads of the model whoever the face: its vertex ids (S,) (the face submesh is the first
+    vertices), the triangles drawn for visibility (T, 3) and the expression deltas as (E, S * 3) and shape-last
+    (S, 3, E) float32 (the compiled pass reads each sample's deltas as one contiguous row). Once per model and
+    process (12 MB): a capture's warm-up makes them during its landmark pass."""
+    ids = np.arange(model.submeshes["face"][1])
+    # Only the face's own triangles are drawn for the visibility test: the eyes' and mouth's openings
+    # come out as holes, which the edge margin treats like the rest of the face's edges, and nothing
+    # else of the head hides the face short of a profile view. A third of the head's triangles.
+    tris = model.triangles[visible_triangles(model)]
+    tris = np.ascontiguousarray(tris[(tris < len(ids)).all(1)], np.int64)
+    deltas = np.array(model.expressions[:, :len(ids)], np.float32)  # (E, S, 3): read from the model's file once
+    exp_t = np.ascontiguousarray(deltas.transpose(1, 2, 0))
+    for a in (ids, tris, deltas, exp_t):
+        a.flags.writeable = False  # shared by every refiner of the process
+    return ids, tris, deltas.reshape(model.n_expressions, -1), exp_t
+
+
 class PhotometricRefiner:
     """Refines FitStates of one clip against its frames (one identity, focal and landmark solver).
 
@@ -158,27 +178,20 @@ class PhotometricRefiner:
     def __init__(self, model: FaceModel, identity: np.ndarray, solver: FrameSolver):
         self.model = model
         self.solver = solver
-        self.ids = np.arange(model.submeshes["face"][1])  # the face submesh is the first vertices
-        # Only the face's own triangles are drawn for the visibility test: the eyes' and mouth's openings
-        # come out as holes, which the edge margin treats like the rest of the face's edges, and nothing
-        # else of the head hides the face short of a profile view. A third of the head's triangles.
-        tris = model.triangles[visible_triangles(model)]
-        self.tris = np.ascontiguousarray(tris[(tris < len(self.ids)).all(1)], np.int64)
+        self.ids, self.tris, self.exp_face, self.exp_t = _face_tables(model)
+        self.n_exp = model.n_expressions
         nf = len(self.ids)
         self.base = model.neutral[:nf].astype(np.float64)
         if identity is not None:
-            identity = np.asarray(identity, np.float64)
-            self.base += np.tensordot(identity, model.identity[:len(identity), :nf], axes=1)
-        deltas = np.array(model.expressions[:, :nf], np.float32)  # (E, S, 3): read from the model's file once
-        self.exp_face = deltas.reshape(model.n_expressions, -1)  # (E, S * 3)
-        self.n_exp = model.n_expressions
-        # Shape-last layouts (S, 3, E): the compiled pass reads each sample's deltas as one contiguous row.
-        self.exp_t = np.ascontiguousarray(deltas.transpose(1, 2, 0))
+            identity = np.asarray(identity, np.float32)
+            # float32 like the basis, read in place: a float64 product converted the 11 MB basis first
+            basis = model.identity[:len(identity), :nf].reshape(len(identity), -1)  # a view: (K, S * 3)
+            self.base += (identity @ basis).reshape(-1, 3)
         # Normals move with the expression (a raised brow turns the forehead skin): per-shape normal deltas
-        # make the shading follow in the Jacobian.
+        # (S, 3, E) make the shading follow in the Jacobian.
         self.n0 = vertex_normals(self.base, self.tris)
-        dn = np.stack([vertex_normals(self.base + d, self.tris) for d in deltas])
-        self.dn_t = np.ascontiguousarray((dn - self.n0[None]).transpose(1, 2, 0), np.float32)
+        self.dn_t = np.empty(self.exp_t.shape, np.float32)
+        _kernels.get("normal_deltas")(self.base, self.exp_t, self.tris, self.n0, self.dn_t)
         self.albedo = np.zeros((len(self.ids), 3))
         self.known = np.zeros(len(self.ids), bool)
         self._rot = np.empty((3, 3))

@@ -5,19 +5,18 @@ contour that slides) which no landmark weighting removes. Analysis by synthesis,
 Likeness, adds the image: the face's appearance is estimated once from the clip's most neutral frames (a
 colour per vertex with the per-frame SH shading divided out, median over frames), then every frame's pose
 and weights are refined by Gauss-Newton on the landmark term plus a photometric term (grey levels of a
-blurred frame against albedo x shading at the fitted vertices). The photometric term gets a tenth of the
-landmark term's weight (0.2 per sample, every other vertex): stronger, its own bias (appearance stored per
-vertex, mouth interior and eyeballs showing at the lid and lip edges) starts to move shapes the landmarks
-had right.
+blurred frame against albedo x shading at the fitted vertices). Each photometric sample (every other vertex)
+weighs PHOTO_WEIGHT against the landmark term: stronger, its own bias (appearance stored per vertex, mouth
+interior and eyeballs showing at the lid and lip edges) starts to trade the weights for the pose.
 
 Only every fifth frame is refined (the caller's stride: the frames whose face crops it keeps, see
 CropKeeper); the frames between take their landmark fit plus the correction interpolated from the refined
 frames around them: the detector's error follows the expression, which changes slowly (dev seeds: weights
-0.0982 with every third frame, 0.0992 every fifth, 0.1010 every tenth, 0.1106 with none). The crops are kept
-by the landmark pass as the frames go by (JPEG, in a temporary file), so the clip is decoded once. A refined
-frame costs ~10-12 ms of CPU in a capture (decoding its crop, blur, visibility and lighting, then two
-Gauss-Newton iterations with the iris between them; two lanes of frames, one per core), so the mode is
-opt-in (CaptureOptions.photometric / `--photometric`). On
+0.0990 with every fifth frame, 0.1009 every tenth, 0.1106 with none). The crops are kept by the landmark pass
+as the frames go by (JPEG, in a temporary file), so the clip is decoded once. A refined frame costs ~8 ms of
+CPU in a capture (session 17, s32: decoding its crop and the blur 1.2, visibility 2.9 of which the z-buffer
+2, lighting 0.5, two Gauss-Newton iterations 2.3, the iris between them 1; two lanes of frames, one per core),
+so the mode is opt-in (CaptureOptions.photometric / `--photometric`). On
 synthetic clips (seeds 2001-2006 to choose the settings, 1001-1003 held out) it cuts the weight error by 20%
 with the iris locator (core.tracking.iris, on with it unless CaptureOptions.iris_gaze is off); see
 bench/accuracy_synth.py.

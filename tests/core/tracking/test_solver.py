@@ -220,10 +220,11 @@ def test_basis_columns_are_the_per_point_products():
     assert not jac[:, :4].any() and not jac[:, 11:].any()  # the other columns untouched
 
 
-@pytest.mark.parametrize("true_fov, fits", [(40.0, 3), (55.0, 6)])
+@pytest.mark.parametrize("true_fov, fits", [(40.0, 3), (55.0, 7)])
 def test_focal_walk_stops_at_the_first_rise(stand_in, monkeypatch, true_fov, fits):
-    """estimate_focal walks 40, 45, 50, 55, 60, ... degrees while the cost falls: exact points seen through a
-    55-degree lens stop it at 55 (after 60 costs more), a 40-degree one after two search fits."""
+    """estimate_focal walks 40, 45, 50, 55, 60, ... degrees while the cost falls, two fits at a time: exact points
+    seen through a 55-degree lens stop it at 55 (60 costs more; its pair's 67.5 was fitted beside it), a 40-degree
+    one after the first two search fits."""
     import core.tracking.keyframes as keyframes
 
     rng = np.random.default_rng(9)
@@ -241,7 +242,7 @@ def test_focal_walk_stops_at_the_first_rise(stand_in, monkeypatch, true_fov, fit
     fit = keyframes.estimate_focal(stand_in, np.stack(xs), SIZE, SIZE, fovs=(40.0, 50.0, 60.0, 75.0),
                                    identity_prior=3.0)
     assert fit.focal == pytest.approx(focal)
-    assert len(calls) == fits  # the search fits, then the full fit at the winner
+    assert len(calls) == fits  # the search fits (in pairs), then the full fit at the winner
 
 
 def test_focal_search_hands_its_winner_to_the_noise_estimate(stand_in, monkeypatch):

@@ -17,9 +17,9 @@ def one_blas_thread() -> Iterator[None]:
     that decodes the video, runs the compiled passes and, in Blender, the interface. Measured on 2 cores:
     track_clip's frame loop on 3,600 frames 2.4-3.1 s with 7.9-9.5 s of CPU for the whole call, one thread
     2.0-2.2 s with 4.1-4.4 s; bench/model.py's 60-second clip 22.1 s with 42 s of CPU (18.6 s of it spinning
-    in the kernel), one thread 18.3-19.9 s with 21-23 s. Not the keyframe fit, whose joint system is larger:
-    0.24-0.27 s with two threads, 0.27-0.32 s with one. The limit is process-wide (threadpoolctl) and
-    restored on the way out.
+    in the kernel), one thread 18.3-19.9 s with 21-23 s. The keyframe fit too (session 17): its focal search
+    fits two fields of view at once, one BLAS thread each (s32's stage 0.11-0.14 -> 0.09-0.10 s, median of
+    six runs each, three pairs of runs). The limit is process-wide (threadpoolctl) and restored on the way out.
     """
     # threadpoolctl limits the BLAS libraries loaded when it is entered; numba's np.linalg goes through scipy's
     # own OpenBLAS, which the first kernel using it loads: loaded here first so that the limit reaches it too.

@@ -560,19 +560,20 @@ def _compile() -> dict[str, object]:
             points[i, 2] = -vc[i, 2]
 
     @njit(__name__, nogil=True, fastmath=True)
-    def usable_samples(vc, points, normals, depth, face, min_cos, out):
-        """out (V,) bool: the vertices inside the image by 2 pixels, in front of the z-buffer depth (H, W) at
-        their nearest pixel (a 2 mm slack), on the face mask face (H, W) there, and facing the camera by more
-        than min_cos (the cosine of the normal with the direction to the camera)."""
-        height, width = depth.shape
+    def usable_samples(vc, points, normals, inner, depth, scale, slack, width, height, min_cos, out):
+        """out (V,) bool: the vertices away from the mesh's borders (inner), inside the image (width x height
+        pixels) by 2 pixels, facing the camera by more than min_cos (the cosine of the normal with the direction
+        to the camera) and not hidden: at most slack behind the coarse z-buffer's depth (h, w) at their
+        nearest pixel there (scale: its pixels per image pixel)."""
+        dh, dw = depth.shape
         for i in range(vc.shape[0]):
             x, y = points[i, 0], points[i, 1]
-            if not (x > 2 and x < width - 3 and y > 2 and y < height - 3):
+            if not (inner[i] and x > 2 and x < width - 3 and y > 2 and y < height - 3):
                 out[i] = False
                 continue
-            xi = min(max(int(np.rint(x)), 0), width - 1)
-            yi = min(max(int(np.rint(y)), 0), height - 1)
-            if not (points[i, 2] <= depth[yi, xi] + 0.002 and face[yi, xi] > 0):
+            xi = min(max(int(np.rint((x + 0.5) * scale - 0.5)), 0), dw - 1)
+            yi = min(max(int(np.rint((y + 0.5) * scale - 0.5)), 0), dh - 1)
+            if not points[i, 2] <= depth[yi, xi] + slack:
                 out[i] = False
                 continue
             norm = np.sqrt(vc[i, 0] ** 2 + vc[i, 1] ** 2 + vc[i, 2] ** 2)

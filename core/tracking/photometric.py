@@ -11,12 +11,12 @@ interior and eyeballs showing at the lid and lip edges) starts to trade the weig
 
 Only every fifth frame is refined (the caller's stride: the frames whose face crops it keeps, see
 CropKeeper); the frames between take their landmark fit plus the correction interpolated from the refined
-frames around them: the detector's error follows the expression, which changes slowly (dev seeds: weights
-0.0990 with every fifth frame, 0.1009 every tenth, 0.1106 with none). The crops are kept by the landmark pass
-as the frames go by (JPEG, in a temporary file), so the clip is decoded once. A refined frame costs ~8 ms of
-CPU in a capture (session 17, s32: decoding its crop and the blur 1.2, visibility 2.9 of which the z-buffer
-2, lighting 0.5, two Gauss-Newton iterations 2.3, the iris between them 1; two lanes of frames, one per core),
-so the mode is opt-in (CaptureOptions.photometric / `--photometric`). On
+frames around them: the detector's error follows the expression, which changes slowly (dev seeds, session 17:
+weights 0.0973 with every third frame, 0.0970 every fifth, 0.0997 every seventh, 0.0994 every tenth, 0.1106
+with none). The crops are kept by the landmark pass as the frames go by (JPEG, in a temporary file), so the
+clip is decoded once. A refined frame costs ~7 ms of CPU in a capture (session 17, s32: decoding its crop and
+the blur 1.2, visibility 1.4, lighting 0.4, two Gauss-Newton iterations 3.1, the iris between them 1; two
+lanes of frames, one per core), so the mode is opt-in (CaptureOptions.photometric / `--photometric`). On
 synthetic clips (seeds 2001-2006 to choose the settings, 1001-1003 held out) it cuts the weight error by 20%
 with the iris locator (core.tracking.iris, on with it unless CaptureOptions.iris_gaze is off); see
 bench/accuracy_synth.py.
@@ -68,7 +68,21 @@ ITERATIONS = 2
 LIGHT_SAMPLES = 1000  # samples the frame's lighting is fitted to (2000: dev 0.0992 vs 0.0993, 1 ms more)
 MIN_LIGHT_SAMPLES = 50  # fewer seen samples than this: uniform light instead of a fit
 MIN_COS = 0.3  # vertices seen at a grazing angle slide over the silhouette: left out
-EDGE_MARGIN = 3  # pixels: vertices this close to the face's rendered edge (lids, lips, outline) are left out
+# Vertices near the face mesh's borders (its outline and the openings of the lids, lips and nostrils) are left
+# out by topology, BORDER_RINGS rings of triangles deep: there the stored appearance meets the eyeball, the
+# mouth's inside, hair or background, whatever the expression. Self-occlusion (the nose hiding a cheek in a turned
+# head) comes from a coarse z-buffer: OCCLUSION_SCALE of the crop's resolution, a sample hidden where it lies
+# more than OCCLUSION_SLACK metres behind the nearest surface at its pixel. Session 17, dev seeds (weights /
+# rotation / landmarks / gaze): these replace a 3-pixel margin around the rendered face and a full-resolution
+# depth test (a 3x3 minimum filter, 2 mm of slack) that also threw out the steep sides of the nose (a
+# neighbouring pixel nearer by more than the slack): 30% of the facing samples at yaw under 12 degrees. 0.0990 /
+# 1.436 deg / 2.32% / 2.80 -> 0.0970 / 1.416 / 2.32% / 2.80, the z-buffer 2 ms -> ~0.2 a refined frame. Rings
+# 1 / 2 / 3 / 4 / 5 / 6 / 8 (no depth test): 0.1006 / 0.0997 / 0.0974 / 0.0966 / 0.0971 / 0.0983 / 0.0999; the
+# depth test at full / half / quarter resolution, 1 cm slack: 0.0964 / 0.0969 / 0.0970 (5 mm: 0.0969); a
+# silhouette margin on top (the coarse face mask eroded, 2 or 4 pixels): 0.0977 / 0.0984.
+BORDER_RINGS = 4
+OCCLUSION_SCALE = 0.25
+OCCLUSION_SLACK = 0.01
 # The refined frames are solved as this many chains, one per thread, each over a contiguous part of the clip
 # (a fixed number, not the machine's cores: a capture comes out the same everywhere).
 LANES = 2
@@ -150,22 +164,36 @@ class FrameImage:
 
 
 @lru_cache(maxsize=2)
-def _face_tables(model: FaceModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _face_tables(model: FaceModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """What the refiner reads of the model whoever the face: its vertex ids (S,) (the face submesh is the first
-    vertices), the triangles drawn for visibility (T, 3) and the expression deltas as (E, S * 3) and shape-last
-    (S, 3, E) float32 (the compiled pass reads each sample's deltas as one contiguous row). Once per model and
-    process (12 MB): a capture's warm-up makes them during its landmark pass."""
+    vertices), the triangles drawn for visibility (T, 3), the expression deltas as (E, S * 3) and shape-last
+    (S, 3, E) float32 (the compiled pass reads each sample's deltas as one contiguous row) and which vertices
+    are away from the face's borders (S,) bool (BORDER_RINGS). Once per model and process (12 MB): a
+    capture's warm-up makes them during its landmark pass."""
     ids = np.arange(model.submeshes["face"][1])
-    # Only the face's own triangles are drawn for the visibility test: the eyes' and mouth's openings
-    # come out as holes, which the edge margin treats like the rest of the face's edges, and nothing
-    # else of the head hides the face short of a profile view. A third of the head's triangles.
+    # Only the face's own triangles are drawn for the visibility test (nothing else of the head hides the face
+    # short of a profile view; a third of the head's triangles); their borders are the outline and the eyes',
+    # mouth's and nostrils' openings, which BORDER_RINGS keeps samples away from.
     tris = model.triangles[visible_triangles(model)]
     tris = np.ascontiguousarray(tris[(tris < len(ids)).all(1)], np.int64)
     deltas = np.array(model.expressions[:, :len(ids)], np.float32)  # (E, S, 3): read from the model's file once
     exp_t = np.ascontiguousarray(deltas.transpose(1, 2, 0))
-    for a in (ids, tris, deltas, exp_t):
+    inner = ~_near_borders(tris, len(ids), BORDER_RINGS)
+    for a in (ids, tris, deltas, exp_t, inner):
         a.flags.writeable = False  # shared by every refiner of the process
-    return ids, tris, deltas.reshape(model.n_expressions, -1), exp_t
+    return ids, tris, deltas.reshape(model.n_expressions, -1), exp_t, inner
+
+
+def _near_borders(tris: np.ndarray, n: int, rings: int) -> np.ndarray:
+    """(n,) bool: the vertices of a triangle mesh (T, 3) on its borders (edges of one triangle) or within
+    `rings` rings of triangles of them."""
+    edges = np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1)
+    unique, count = np.unique(edges, axis=0, return_counts=True)
+    near = np.zeros(n, bool)
+    near[unique[count == 1].ravel()] = True
+    for _ in range(rings):
+        near[tris[near[tris].any(1)].ravel()] = True
+    return near
 
 
 class PhotometricRefiner:
@@ -177,7 +205,7 @@ class PhotometricRefiner:
     def __init__(self, model: FaceModel, identity: np.ndarray, solver: FrameSolver):
         self.model = model
         self.solver = solver
-        self.ids, self.tris, self.exp_face, self.exp_t = _face_tables(model)
+        self.ids, self.tris, self.exp_face, self.exp_t, self.inner = _face_tables(model)
         self.n_exp = model.n_expressions
         nf = len(self.ids)
         self.base = model.neutral[:nf].astype(np.float64)
@@ -203,18 +231,20 @@ class PhotometricRefiner:
 
     # geometry -------------------------------------------------------------------------------------------
     def visibility(self, st: FitState, frame: FrameImage):
-        """(S,) usable samples (seen, facing, away from edges), (S, 3) camera normals, (S, 2) crop pixels."""
+        """(S,) usable samples (away from the mesh's borders, seen, facing), (S, 3) camera normals, (S, 2) crop
+        pixels."""
         v = self.base + (st.weights.astype(np.float32) @ self.exp_face).reshape(-1, 3)
         focal, cx, cy = frame.intrinsics(self.solver.focal, self.solver.cx, self.solver.cy)
         vc, points = np.empty_like(v), np.empty_like(v)
         _kernels.get("project_vertices")(v, st.rotation, st.translation, focal, cx, cy, vc, points)
-        frags = rasterize(points, self.tris, frame.width, frame.height, perspective=True, cull_back=True)
-        depth = cv2.erode(frags.depth, np.ones((3, 3), np.uint8))
-        k = 2 * EDGE_MARGIN + 1
-        face = cv2.erode((frags.triangle >= 0).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        coarse = points.copy()
+        coarse[:, :2] = (points[:, :2] + 0.5) * OCCLUSION_SCALE - 0.5  # pixel centres, as FrameImage.to_crop
+        frags = rasterize(coarse, self.tris, max(1, int(np.ceil(frame.width * OCCLUSION_SCALE))),
+                          max(1, int(np.ceil(frame.height * OCCLUSION_SCALE))), perspective=True, cull_back=True)
         n = vertex_normals(vc, self.tris)
         ok = np.empty(len(v), bool)
-        _kernels.get("usable_samples")(vc, points, n, depth, face, MIN_COS, ok)
+        _kernels.get("usable_samples")(vc, points, n, self.inner, frags.depth, OCCLUSION_SCALE, OCCLUSION_SLACK,
+                                       frame.width, frame.height, MIN_COS, ok)
         return ok, n, points[:, :2]
 
     # appearance -----------------------------------------------------------------------------------------

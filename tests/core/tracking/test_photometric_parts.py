@@ -224,19 +224,38 @@ def test_visibility_kernels_match_the_numpy_formulas():
     np.testing.assert_allclose(points[:, 2], -vc_ref[:, 2], atol=1e-12)
 
     h, w = 220, 200
-    depth = rng.uniform(0.55, 0.65, (h, w)).astype(np.float32)
-    face = (rng.uniform(size=(h, w)) > 0.3).astype(np.uint8)
+    scale = 0.25  # the coarse z-buffer's pixels per image pixel
+    depth = rng.uniform(0.55, 0.65, (55, 50)).astype(np.float32)
+    inner = rng.uniform(size=900) > 0.2
     n = rng.normal(size=(900, 3))
     n /= np.linalg.norm(n, axis=1, keepdims=True)
-    xi = np.clip(np.rint(p_ref[:, 0]).astype(int), 0, w - 1)
-    yi = np.clip(np.rint(p_ref[:, 1]).astype(int), 0, h - 1)
+    xi = np.clip(np.rint((p_ref[:, 0] + 0.5) * scale - 0.5).astype(int), 0, 49)
+    yi = np.clip(np.rint((p_ref[:, 1] + 0.5) * scale - 0.5).astype(int), 0, 54)
     inside = (p_ref[:, 0] > 2) & (p_ref[:, 0] < w - 3) & (p_ref[:, 1] > 2) & (p_ref[:, 1] < h - 3)
-    seen = inside & (-vc_ref[:, 2] <= depth[yi, xi] + 0.002) & (face[yi, xi] > 0)
+    seen = inside & inner & (-vc_ref[:, 2] <= depth[yi, xi] + 0.01)
     view = -vc_ref / np.linalg.norm(vc_ref, axis=1, keepdims=True)
     ok_ref = seen & ((n * view).sum(1) > 0.3)
     ok = np.empty(900, bool)
-    _kernels.get("usable_samples")(vc, points, n, depth, face, 0.3, ok)
+    _kernels.get("usable_samples")(vc, points, n, inner, depth, scale, 0.01, w, h, 0.3, ok)
     facing = (n * view).sum(1) > 0.3
-    for rule in (inside, seen | ~inside, facing):  # each part of the rule turns some samples away
+    hidden = -vc_ref[:, 2] > depth[yi, xi] + 0.01
+    for rule in (inside, inner, ~hidden, facing):  # each part of the rule turns some samples away
         assert 0 < (~rule).sum() < 900
     assert (ok == ok_ref).mean() > 0.998  # the same, but for a sample on a float32 rounding edge
+
+
+def test_border_rings_of_a_grid_are_its_outer_squares():
+    from core.tracking.photometric import _near_borders
+
+    # a 7x7 vertex grid, two triangles a square: its border is the outer square of vertices, each ring one more
+    side = 7
+    idx = np.arange(side * side).reshape(side, side)
+    a, b, c, d = idx[:-1, :-1].ravel(), idx[:-1, 1:].ravel(), idx[1:, :-1].ravel(), idx[1:, 1:].ravel()
+    tris = np.concatenate([np.stack([a, b, d], 1), np.stack([a, d, c], 1)])
+    depth = np.minimum.reduce([idx // side, idx % side, side - 1 - idx // side, side - 1 - idx % side]).ravel()
+    for rings in (0, 1, 2):
+        np.testing.assert_array_equal(_near_borders(tris, side * side, rings), depth <= rings)
+    # a hole (two triangles of the middle square gone) has a border of its own
+    holed = tris[~np.isin(np.arange(len(tris)), [3 * (side - 1) + 3, 3 * (side - 1) + 3 + (side - 1) ** 2])]
+    near = _near_borders(holed, side * side, 0)
+    assert near[idx[3, 3]] and near[idx[4, 4]] and not near[idx[2, 2]]

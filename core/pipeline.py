@@ -65,9 +65,9 @@ class CaptureOptions:
     iris_gaze: bool = True
     # With photometric: refine every n-th frame of each tracked run (and its last); the frames between take
     # their landmark fit plus the correction interpolated from the refined frames around them. The detector's
-    # error changes with the expression, slowly: on renders (dev seeds) every 3rd frame gives weights 0.0982,
-    # every 5th 0.0992, 10th 0.1010, none (landmarks only) 0.1106. On held-out seeds 3 and 5 give 0.0743 and
-    # 0.0746, 10 gives 0.0789 and moves the landmarks (1.93% -> 2.09% of the eye distance).
+    # error changes with the expression, slowly: on renders (dev seeds, session 17) every 3rd frame gives weights
+    # 0.0973, every 5th 0.0970, 7th 0.0997, 10th 0.0994, none (landmarks only) 0.1106. Held out, every 5th
+    # 0.0739 (landmarks 1.91% of the eye distance, gaze 2.39 deg), every 10th 0.0786 (1.93%, 2.99 deg).
     photometric_stride: int = 5
     # Model the person after tracking and re-track with the model (run_capture; capture_video ignores it).
     personalize: bool = False

@@ -221,6 +221,11 @@ def warm_up() -> None:
     solver = FrameSolver(lm, np.zeros(1), 500.0, (50.0, 50.0))
     st = FitState(np.eye(3), np.array([0.0, 0.0, -0.5]), np.zeros(2))
     solver.solve(solver.project(st) + 0.5, st, st, iterations=1, hold=(np.array([0]), np.zeros(1)))
+    # the keyframe fit's own kernels and code paths (joint step, cold starts): ~50 ms of a first capture's fit
+    from .keyframes import fit_keyframes
+
+    xs = np.stack([solver.project(st), solver.project(st) + 0.5])
+    fit_keyframes(lm, xs, 500.0, (50.0, 50.0), rounds=1)
 
 
 _CV_FLIP = np.diag([1.0, -1.0, -1.0])  # OpenCV camera (y down, +z forward) <-> ours (y up, -z forward)

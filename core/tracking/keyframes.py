@@ -216,16 +216,16 @@ def estimate_focal(lm: LandmarkModel, xs: np.ndarray, width: int, height: int,
     steps = [order[0]] + [f for lo, hi in zip(order, order[1:]) for f in (0.5 * (lo + hi), hi)]
     best: tuple[float, KeyframeFit] | None = None
     with one_blas_thread(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="likeness-focal") as pool:
+        rose = False
         for k in range(0, len(steps), 2):
             pair = steps[k:k + 2]
-            trials = list(pool.map(lambda fov: fit(fov, search_rounds), pair))
-            for fov, trial in zip(pair, trials):
-                if best is not None and trial.cost >= best[1].cost:
+            for fov, trial in zip(pair, pool.map(lambda fov: fit(fov, search_rounds), pair)):
+                rose = best is not None and trial.cost >= best[1].cost
+                if rose:
                     break
                 best = (fov, trial)
-            else:
-                continue
-            break
+            if rose:
+                break
     if noise is not None:
         settings = noise(best[1])  # fit() reads it
     # The search's keyframes start from where its winning fit left them (the same focal); the others cold.

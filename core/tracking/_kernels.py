@@ -583,36 +583,6 @@ def _compile() -> dict[str, object]:
     kernels["usable_samples"] = usable_samples
 
     @njit(__name__, nogil=True)
-    def normal_deltas(base, exp_t, tris, n0, out):
-        """out (S, 3, E) float32: the unit vertex normals of base (S, 3) plus each shape's deltas (exp_t (S, 3, E))
-        minus n0 (S, 3), the base's own (core.render.sh.vertex_normals per shape, in one pass: the 53 calls and
-        their temporaries, ~50 MB of fresh pages, took 12-100 ms of a capture's refinement set-up)."""
-        n_s, n_e = base.shape[0], exp_t.shape[2]
-        v = np.empty((n_s, 3))
-        acc = np.empty((n_s, 3))
-        for e in range(n_e):
-            for i in range(n_s):
-                for c in range(3):
-                    v[i, c] = base[i, c] + exp_t[i, c, e]
-            acc[:] = 0.0
-            for t in range(tris.shape[0]):
-                i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
-                ax, ay, az = v[i1, 0] - v[i0, 0], v[i1, 1] - v[i0, 1], v[i1, 2] - v[i0, 2]
-                bx, by, bz = v[i2, 0] - v[i0, 0], v[i2, 1] - v[i0, 1], v[i2, 2] - v[i0, 2]
-                cx, cy, cz = ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx
-                for i in (i0, i1, i2):
-                    acc[i, 0] += cx
-                    acc[i, 1] += cy
-                    acc[i, 2] += cz
-            for i in range(n_s):
-                norm = np.sqrt(acc[i, 0] ** 2 + acc[i, 1] ** 2 + acc[i, 2] ** 2)
-                inv = 1.0 / norm if norm > 0.0 else 0.0
-                for c in range(3):
-                    out[i, c, e] = acc[i, c] * inv - n0[i, c]
-
-    kernels["normal_deltas"] = normal_deltas
-
-    @njit(__name__, nogil=True)
     def iris_gaze(iris_px, rotation, translation, centers, radius, rest, focal, cx, cy, out):
         """core.tracking.gaze.gaze_from_iris, frame by frame: the tracking loop asks for one frame at a time,
         where its ~25 numpy calls cost a quarter of the frame's fit. rest (2, 2): the rest gaze's angles."""
@@ -643,5 +613,5 @@ def _compile() -> dict[str, object]:
 
 
 # get(name): box_qp, gn_step, project_points, basis_columns, photometric_rows, disc_misfit, one_euro,
-# sh_light_fit, iris_gaze, project_vertices, usable_samples, normal_deltas
+# sh_light_fit, iris_gaze, project_vertices, usable_samples
 get = lazy_kernels(_compile)

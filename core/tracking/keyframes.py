@@ -138,7 +138,7 @@ def _joint_step(solver: FrameSolver, system: _KeyframeSystem, xs: np.ndarray, st
 def fit_keyframes(lm: LandmarkModel, xs: np.ndarray, focal: float, center: tuple[float, float],
                   point_weights: np.ndarray | None = None, settings: SolverSettings | None = None,
                   identity_prior: float = 30.0, rounds: int = 5, identity: np.ndarray | None = None,
-                  fit_identity: bool = True, states: list[FitState] | None = None) -> KeyframeFit:
+                  fit_identity: bool = True, states: list[FitState | None] | None = None) -> KeyframeFit:
     """Identity shared by keyframes xs (F, L, 2) and each one's pose and weights.
 
     Starts each keyframe from its entry in `states` where given (a fit of the same keyframe, e.g. before the

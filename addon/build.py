@@ -46,7 +46,8 @@ PART_COLORS = {  # linear RGB
 }
 EYE_RADIUS = "likeness_eye_radius"  # vertex attribute: mm from the eye's optical axis (eyes only)
 CORNEA_MM, IRIS_MM, PUPIL_MM = 6.0, 5.8, 2.0
-IRIS_COLOR = (0.10, 0.05, 0.025)
+EYE_RAMP_MM = 8.0  # distance from the axis at the end (position 1) of the eyes' colour ramp
+IRIS_COLOR = (0.10, 0.05, 0.025)  # linear RGB, brown: where the personal model has no eye colour
 ATLAS_GRID = 4  # dynamic albedo maps per atlas image side: 16 maps per image keeps EEVEE's sampler count low
 MAX_ATLAS_SIZE = 8192
 
@@ -118,7 +119,7 @@ def build_head(
     head = bpy.data.objects.new(f"{name} Head", mesh)
     collection.objects.link(head)
     _shape_keys(head, model, p["neutral"], p["expressions"], p["expression_names"])
-    _materials(mesh, model, p["albedo"], p["dynamic"])
+    _materials(mesh, model, p["albedo"], p["dynamic"], p["iris"])
 
     if set_scene:
         _scene_timing(context.scene, capture)
@@ -139,17 +140,22 @@ def _personal(personal, model, capture) -> dict:
     """Rest shape, expression deltas, albedo and dynamic albedo: from a PersonalModel, else generic ICT.
 
     Albedo values are the video's display values (0..1, sRGB-like) in the FaceModel.atlas_uvs layout;
-    dynamic albedo deltas (k, s, s, 3) add to them with weight = the shape's value.
+    dynamic albedo deltas (k, s, s, 3) add to them with weight = the shape's value. iris: the eyes' colour,
+    linear RGB (IRIS_COLOR where the model has none).
     """
     if personal is None:
         identity = capture.identity if np.any(capture.identity) else None
         return {"neutral": model.identity_shape(identity), "expressions": model.expressions,
-                "expression_names": tuple(model.expression_names), "albedo": None, "dynamic": []}
+                "expression_names": tuple(model.expression_names), "albedo": None, "dynamic": [],
+                "iris": IRIS_COLOR}
     from ..core.facemodel.arkit import ict_name_to_arkit
 
     dynamic = [(ict_name_to_arkit(n), m) for n, m in zip(personal.dynamic_albedo_names, personal.dynamic_albedo)]
+    # display -> linear as the skin's Gamma 2.2 node does it, for one colour
+    iris = IRIS_COLOR if personal.eye_colour is None else tuple(float(c) ** 2.2 for c in personal.eye_colour)
     return {"neutral": personal.neutral(model), "expressions": personal.expression_deltas(model),
-            "expression_names": tuple(model.expression_names), "albedo": personal.albedo, "dynamic": dynamic}
+            "expression_names": tuple(model.expression_names), "albedo": personal.albedo, "dynamic": dynamic,
+            "iris": iris}
 
 
 def _head_mesh(name: str, model, neutral: np.ndarray) -> bpy.types.Mesh:
@@ -289,22 +295,23 @@ def build_camera(context, capture, collection, name: str, video_path: str | None
 # --- materials -------------------------------------------------------------------------------------------
 
 
-def _materials(mesh, model, albedo, dynamic) -> None:
+def _materials(mesh, model, albedo, dynamic, iris=IRIS_COLOR) -> None:
     for part in PARTS:
         if part == "skin":
             mat = _skin_material(mesh.name, albedo, dynamic, mesh.shape_keys)
         elif part == "cards":
             mat = _transparent_material(f"{mesh.name} Cards")
         elif part in ("cornea", "eyes"):
-            mat = _eye_material(f"{mesh.name} {part.title()}", cornea=part == "cornea")
+            mat = _eye_material(f"{mesh.name} {part.title()}", cornea=part == "cornea", iris=iris)
         else:
             mat = _plain_material(f"{mesh.name} {part.title()}", PART_COLORS[part],
                                   roughness=0.15 if part == "teeth" else 0.5)
         mesh.materials.append(mat)
 
 
-def _eye_material(name, cornea: bool):
-    """Outer shell: clear over the iris, white elsewhere; inner: pupil, iris, sclera by axis distance."""
+def _eye_material(name, cornea: bool, iris=IRIS_COLOR):
+    """Outer shell: clear over the iris, white elsewhere; inner: pupil, iris (linear RGB), sclera by axis
+    distance."""
     mat = bpy.data.materials.new(name)
     mat.use_nodes = True
     tree = mat.node_tree
@@ -335,7 +342,7 @@ def _eye_material(name, cornea: bool):
         ramp.location = (-600, 300)
         elements = ramp.color_ramp.elements
         ramp.color_ramp.interpolation = "LINEAR"
-        top = 8.0  # mm mapped to ramp position 1
+        top = EYE_RAMP_MM
         math_node = nodes.new("ShaderNodeMath")
         math_node.operation = "DIVIDE"
         math_node.inputs[1].default_value = top
@@ -343,7 +350,7 @@ def _eye_material(name, cornea: bool):
         links.new(attr.outputs["Fac"], math_node.inputs[0])
         links.new(math_node.outputs[0], ramp.inputs["Fac"])
         stops = [(0.0, (0.005, 0.005, 0.005)), (PUPIL_MM / top, (0.005, 0.005, 0.005)),
-                 ((PUPIL_MM + 0.3) / top, IRIS_COLOR), (IRIS_MM / top, IRIS_COLOR),
+                 ((PUPIL_MM + 0.3) / top, iris), (IRIS_MM / top, iris),
                  ((IRIS_MM + 0.4) / top, PART_COLORS["eyes"]), (1.0, PART_COLORS["eyes"])]
         elements[0].position, elements[0].color = stops[0][0], (*stops[0][1], 1.0)
         elements[1].position, elements[1].color = stops[-1][0], (*stops[-1][1], 1.0)

@@ -47,6 +47,7 @@ class PersonalModel:
     dynamic_albedo: np.ndarray | None = None  # (k, s, s, 3) float32 albedo deltas at weight 1
     correction_maps: np.ndarray | None = None  # (54, R, R, 3) float32 metres: neutral, then 53 expressions
     lighting: np.ndarray | None = None  # (9, 3) mean SH irradiance over the clip (camera space)
+    eye_colour: np.ndarray | None = None  # (3,) the irises' albedo, display RGB 0..1; None: never seen
     metadata: dict = field(default_factory=dict)  # id, source video, capture, keyframes, options, figures
 
     def __post_init__(self):
@@ -73,6 +74,10 @@ class PersonalModel:
         if self.dynamic_albedo.shape[0] != k or self.dynamic_albedo.ndim != 4:
             raise PersonalModelFileError(
                 f"dynamic_albedo {self.dynamic_albedo.shape} does not match {k} dynamic albedo names")
+        if self.eye_colour is not None:
+            self.eye_colour = np.asarray(self.eye_colour, np.float32)
+            if self.eye_colour.shape != (3,) or not np.isfinite(self.eye_colour).all():
+                raise PersonalModelFileError(f"eye_colour must be 3 finite values, got {self.eye_colour}")
         unknown = set(self.dynamic_albedo_names) - set(self.expression_names)
         if unknown:
             raise PersonalModelFileError(f"dynamic albedo for unknown shapes: {sorted(unknown)}")
@@ -137,11 +142,14 @@ class PersonalModel:
             arrays["correction_maps"] = np.asarray(self.correction_maps, np.float32)
         if self.lighting is not None:
             arrays["lighting"] = np.asarray(self.lighting, np.float32)
+        if self.eye_colour is not None:
+            arrays["eye_colour"] = self.eye_colour
         np.savez_compressed(path, **arrays)
         meta = {"format": "likeness.personal_model", "version": FORMAT_VERSION,
                 "vertices": self.n_vertices, "albedo_size": self.albedo.shape[0],
                 "dynamic_albedo_names": list(self.dynamic_albedo_names),
                 "dynamic_albedo_size": int(self.dynamic_albedo.shape[1]) if self.dynamic_albedo_names else 0,
+                "eye_colour": None if self.eye_colour is None else [round(float(c), 4) for c in self.eye_colour],
                 **self.metadata}
         if textures:
             meta["textures"] = self.write_textures(path)
@@ -183,7 +191,7 @@ class PersonalModel:
         meta_path = path.with_suffix(".json")
         meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
         for k in ("format", "version", "vertices", "albedo_size", "dynamic_albedo_names", "dynamic_albedo_size",
-                  "textures", "dynamic_albedo_png_range"):
+                  "eye_colour", "textures", "dynamic_albedo_png_range"):
             meta.pop(k, None)
         albedo = arrays["albedo"]
         albedo = albedo.astype(np.float32) / 255.0 if albedo.dtype == np.uint8 else albedo
@@ -193,7 +201,7 @@ class PersonalModel:
             expression_corrections=arrays["expression_corrections"], albedo=albedo,
             dynamic_albedo_names=tuple(str(n) for n in arrays.get("dynamic_albedo_names", ())),
             dynamic_albedo=arrays.get("dynamic_albedo"), correction_maps=arrays.get("correction_maps"),
-            lighting=arrays.get("lighting"), metadata=meta)
+            lighting=arrays.get("lighting"), eye_colour=arrays.get("eye_colour"), metadata=meta)
 
 
 def expression_deltas(personal: PersonalModel, face_model) -> np.ndarray:

@@ -22,6 +22,7 @@ from ..render.camera import Camera
 from ..render.rasterize import project_mesh, rasterize, uv_rasterize
 from ..render.sh import vertex_normals
 from . import _kernels, uvmaps
+from .eyes import iris_colour
 
 # Shapes that fold, stretch or press skin: the only ones offered a dynamic albedo map.
 WRINKLE_SHAPES = (
@@ -49,6 +50,19 @@ class AlbedoOptions:
     keep_snr: float = 1.2
     min_cos: float = 0.4  # texels seen more obliquely than this are not used (silhouettes catch background)
     candidates: tuple[str, ...] = WRINKLE_SHAPES
+
+
+@dataclass
+class AlbedoMaps:
+    """What the albedo pass makes. static: (S, S, 3) at AlbedoOptions.size; names: the shapes kept with a dynamic
+    map (k,); dynamic: their maps (k, s, s, 3); eye_colour: (3,) the irises' albedo, None where no frame saw
+    them (core.modeling.eyes); info: diagnostics for the model's metadata."""
+
+    static: np.ndarray
+    names: tuple[str, ...]
+    dynamic: np.ndarray
+    eye_colour: np.ndarray | None
+    info: dict
 
 
 @dataclass
@@ -219,8 +233,7 @@ class AlbedoAccumulator:
             self.rhs[:, :, ch] += self._buf_ca[:j, ch].T @ x
         self._fill = 0
 
-    def solve(self) -> tuple[np.ndarray, tuple[str, ...], np.ndarray, dict]:
-        """static (S, S, 3) at options.size, kept dynamic names (k',), dynamic (k', s, s, 3), diagnostics."""
+    def solve(self) -> AlbedoMaps:
         self._flush()
         opt = self.opt
         k = len(self.names)
@@ -244,8 +257,8 @@ class AlbedoAccumulator:
                 dyn_maps[j] = _fill_from_edges(flat.reshape(s, s, 3), self.dyn.flat, s)
         names = tuple(n for n, kk in zip(self.names, keep) if kk)
         dyn_maps = dyn_maps[keep]
-        static = self._solve_static(np.flatnonzero(keep), dyn_maps)
-        return static, names, dyn_maps, info
+        static, eye_colour = self._solve_static(np.flatnonzero(keep), dyn_maps)
+        return AlbedoMaps(static, names, dyn_maps, eye_colour, info)
 
     def _significance(self, coef: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per shape: mean over its region of coefficient^2 / its noise variance, and the coefficients' RMS."""
@@ -291,7 +304,9 @@ class AlbedoAccumulator:
         coef[~seen] = 0.0
         return coef
 
-    def _solve_static(self, kept: np.ndarray, dyn_maps: np.ndarray) -> np.ndarray:
+    def _solve_static(self, kept: np.ndarray, dyn_maps: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The static map (S, S, 3) at options.size, and the irises' colour (3,) or None (read before the unseen
+        texels are filled: a filled ring would give the lids' colour)."""
         size = self.static.size
         c = self.s_c
         num = self.s_cu.copy()
@@ -307,11 +322,12 @@ class AlbedoAccumulator:
         wgt[self.static.flat[seen]] = np.minimum(c[seen] / max(1e-6, np.percentile(c[seen], 50)), 1.0) \
             if seen.any() else 0.0
         image = flat.reshape(size, size, 3)
+        eye_colour = iris_colour(self.model, np.clip(image, 0.0, 1.0), wgt.reshape(size, size) > 0)
         image = fill_atlas(image, wgt.reshape(size, size), size)
         if self.opt.size != size:
             image = cv2.resize(image.astype(np.float32), (self.opt.size, self.opt.size),
                                interpolation=cv2.INTER_CUBIC if self.opt.size > size else cv2.INTER_AREA)
-        return np.clip(image, 0.0, 1.0).astype(np.float32)
+        return np.clip(image, 0.0, 1.0).astype(np.float32), eye_colour
 
 
 def _blocks(n: int, size: int = 8192):

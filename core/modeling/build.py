@@ -26,7 +26,7 @@ from ..render.sh import SH_C0, sh_basis, vertex_normals
 from ..threads import one_blas_thread
 from ..video import VideoError, open_video
 from . import uvmaps
-from .albedo import AlbedoAccumulator, AlbedoOptions, work_size_for
+from .albedo import AlbedoAccumulator, AlbedoMaps, AlbedoOptions, work_size_for
 from .keyframes import select_keyframes
 from .shape import Keyframe, LandmarkFrames, LandmarkPoints, ShapeOptions, fit_shape_corrections
 
@@ -246,16 +246,17 @@ def fit_personal_albedo(video: str | Path, person: PersonalModel, capture: Captu
     model = model or load_face_model()
     t0 = time.perf_counter()
     clip = _open_clip(video, capture, opt, model)
-    static, dyn_names, dyn_maps, albedo_info, mean_light = _albedo_pass(
-        model, person, clip.reader, capture, clip.weights, clip.usable, clip.camera, opt, vertex_albedo, job)
-    person.albedo = static
-    person.dynamic_albedo_names = dyn_names
-    person.dynamic_albedo = dyn_maps
+    maps, mean_light = _albedo_pass(model, person, clip.reader, capture, clip.weights, clip.usable, clip.camera, opt,
+                                    vertex_albedo, job)
+    person.albedo = maps.static
+    person.dynamic_albedo_names = maps.names
+    person.dynamic_albedo = maps.dynamic
+    person.eye_colour = maps.eye_colour
     person.lighting = mean_light
     timing = person.metadata.setdefault("timing", {})
     timing["albedo_s"] = time.perf_counter() - t0
     timing["total_s"] = sum(v for k, v in timing.items() if k != "total_s")
-    person.metadata["albedo"] = albedo_info
+    person.metadata["albedo"] = maps.info
     person.metadata["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     return person
 
@@ -390,8 +391,9 @@ def _refine_keyframe_lighting(model, kfs: list[Keyframe], camera: Camera, identi
 
 
 def _albedo_pass(model, person: PersonalModel, reader, capture: Capture, weights: np.ndarray, usable: np.ndarray,
-                 camera: Camera, opt: ModelingOptions, vertex_albedo, job: Job):
-    """Stream the clip once: per-frame lighting from the keyframes' vertex albedo, then the accumulators."""
+                 camera: Camera, opt: ModelingOptions, vertex_albedo, job: Job) -> tuple[AlbedoMaps, np.ndarray]:
+    """Stream the clip once: per-frame lighting from the keyframes' vertex albedo, then the accumulators.
+    Returns the maps and the mean SH lighting (9, 3) of the frames used."""
     import cv2
 
     from ..render.shading import eye_centres, rotate_eyes
@@ -449,10 +451,10 @@ def _albedo_pass(model, person: PersonalModel, reader, capture: Capture, weights
             job.step("albedo", done, total)
     except VideoError as e:
         raise ModelingError(str(e)) from e
-    static, names, dyn, info = acc.solve()
-    info.update({"work_size": work, "face_px": round(face_px, 1), "regression_stride": stride,
-                 "candidates": list(candidates)})
-    return static, names, dyn, info, light_sum / max(1, light_n)
+    maps = acc.solve()
+    maps.info.update({"work_size": work, "face_px": round(face_px, 1), "regression_stride": stride,
+                      "candidates": list(candidates)})
+    return maps, light_sum / max(1, light_n)
 
 
 def _face_size_px(model, capture: Capture, camera: Camera, frames: np.ndarray) -> float:

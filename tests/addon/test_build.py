@@ -129,6 +129,21 @@ def test_shape_key_shapes(likeness, model, built):
     assert np.array_equal(co("tongueOut"), basis)
 
 
+def _iris_colour(head) -> np.ndarray:
+    """The colour of the eyes' material between the pupil and the sclera (linear RGB)."""
+    from likeness.addon.build import EYE_RAMP_MM, IRIS_MM, PUPIL_MM
+
+    eyes = head.data.materials[f"{head.data.name} Eyes"]
+    ramp = next(n for n in eyes.node_tree.nodes if n.type == "VALTORGB")
+    return np.array(ramp.color_ramp.evaluate((PUPIL_MM + IRIS_MM) / 2 / EYE_RAMP_MM)[:3])
+
+
+def test_generic_head_has_the_default_brown_eyes(likeness, built):
+    from likeness.addon.build import IRIS_COLOR
+
+    np.testing.assert_allclose(_iris_colour(built[1].head), IRIS_COLOR, atol=1e-6)
+
+
 def test_personal_material_drivers_save_and_reload(likeness, model, empty_scene, make_capture, tmp_path):
     from likeness.addon import build
     from likeness.core.io.personal import generic_personal_model
@@ -137,6 +152,7 @@ def test_personal_material_drivers_save_and_reload(likeness, model, empty_scene,
     personal = generic_personal_model(model, albedo=rng.uniform(0.3, 0.8, (64, 64, 3)).astype(np.float32))
     personal.dynamic_albedo_names = ("jawOpen", "browInnerUp_L", "eyeBlink_R")
     personal.dynamic_albedo = rng.normal(0, 0.05, (3, 16, 16, 3)).astype(np.float32)
+    personal.eye_colour = np.array([0.3, 0.45, 0.6], np.float32)  # blue, display values
     capture = make_capture(model.expression_names, frames=6, untracked=())
     result = build.build_head(bpy.context, capture, model, personal, name="Person")
 
@@ -157,6 +173,8 @@ def test_personal_material_drivers_save_and_reload(likeness, model, empty_scene,
             assert var.targets[0].id == head.data.shape_keys
             targets.add(var.targets[0].data_path)
         assert targets == {f'key_blocks["{n}"].value' for n in ("jawOpen", "browInnerUp", "eyeBlinkRight")}
+        # the irises take the person's colour, in linear values (the skin's Gamma 2.2)
+        np.testing.assert_allclose(_iris_colour(head), personal.eye_colour ** 2.2, atol=1e-6)
         _check_scene(head, capture, model, n_keys=6)
 
     check(result.head)

@@ -18,7 +18,7 @@ def _person(face_model, rng):
                          expression_names=names, expression_corrections=corr,
                          albedo=rng.uniform(0, 1, (64, 64, 3)), dynamic_albedo_names=("mouthSmile_L",),
                          dynamic_albedo=dyn, correction_maps=np.zeros((54, 8, 8, 3), np.float32),
-                         lighting=np.ones((9, 3)), metadata={"source_video": "x.mp4"})
+                         lighting=np.ones((9, 3)), eye_colour=(0.3, 0.45, 0.6), metadata={"source_video": "x.mp4"})
 
 
 def test_round_trip_and_textures(tmp_path, face_model):
@@ -32,6 +32,8 @@ def test_round_trip_and_textures(tmp_path, face_model):
     assert (tmp_path / meta["textures"]["mouthSmile_L"]).exists()
     q = PersonalModel.load(path)
     assert q.id == p.id and q.metadata["source_video"] == "x.mp4"
+    np.testing.assert_array_equal(q.eye_colour, p.eye_colour)
+    assert meta["eye_colour"] == [0.3, 0.45, 0.6]
     np.testing.assert_array_equal(q.expression_corrections, p.expression_corrections)
     np.testing.assert_allclose(q.albedo, p.albedo, atol=1 / 255)  # stored as 8 bits
     np.testing.assert_allclose(q.dynamic_albedo, p.dynamic_albedo, atol=1e-3)  # half floats
@@ -85,3 +87,17 @@ def test_bad_files(tmp_path, face_model):
         PersonalModel(identity=np.zeros(100), neutral_correction=np.zeros((10, 3)), expression_names=("a",),
                       expression_corrections=np.zeros((1, 10, 3)), albedo=np.zeros((4, 4, 3)),
                       dynamic_albedo_names=("b",), dynamic_albedo=np.zeros((1, 2, 2, 3)))
+    with pytest.raises(PersonalModelFileError, match="eye_colour"):
+        PersonalModel(identity=np.zeros(100), neutral_correction=np.zeros((10, 3)), expression_names=("a",),
+                      expression_corrections=np.zeros((1, 10, 3)), albedo=np.zeros((4, 4, 3)),
+                      eye_colour=(0.2, np.nan, 0.1))
+
+
+def test_a_model_without_an_eye_colour_loads_with_none(tmp_path, face_model):
+    """Files written before the eye colour was kept, and models whose clip never showed the irises."""
+    p = _person(face_model, np.random.default_rng(3))
+    p.eye_colour = None
+    path = p.save(tmp_path / "old")
+    with np.load(path) as z:
+        assert "eye_colour" not in z.files
+    assert PersonalModel.load(path).eye_colour is None

@@ -10,6 +10,7 @@ import pytest
 
 from core.io.personal import PersonalModel
 from core.modeling import ModelingError, ModelingOptions, build_personal_model
+from core.modeling.eyes import iris_colour
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -35,9 +36,15 @@ def test_model_from_a_small_clip(small_clip, make_capture, face_model, tmp_path)
     # the face cell of the atlas is skin-coloured where the clip shows it (not black, not the fill colour)
     face = person.albedo[300:500, 250:520]
     assert 0.1 < face.mean() < 0.95
+    # the irises' colour comes from the eye cell: this subject's eyes are blue, and so is what the model says
+    # (greyer than the paint: tiny eyes at 192x192 blur into the sclera and pupil), its channels in the same order
+    true_eye = iris_colour(face_model, truth["albedo"].astype(np.float32), np.ones(truth["albedo"].shape[:2], bool))
+    assert true_eye[2] > true_eye[1] > true_eye[0]
+    assert person.eye_colour is not None and list(np.argsort(person.eye_colour)) == [0, 1, 2]
     path = person.save(tmp_path / "p.npz")
     back = PersonalModel.load(path)
     np.testing.assert_allclose(back.expression_deltas(face_model), person.expression_deltas(face_model), atol=1e-7)
+    np.testing.assert_array_equal(back.eye_colour, person.eye_colour)
     assert (tmp_path / "p.albedo.png").exists()
 
 

@@ -322,7 +322,7 @@ class AlbedoAccumulator:
         wgt[self.static.flat[seen]] = np.minimum(c[seen] / max(1e-6, np.percentile(c[seen], 50)), 1.0) \
             if seen.any() else 0.0
         image = flat.reshape(size, size, 3)
-        eye_colour = iris_colour(self.model, np.clip(image, 0.0, 1.0), wgt.reshape(size, size) > 0)
+        eye_colour = iris_colour(self.model, image, wgt.reshape(size, size) > 0)
         image = fill_atlas(image, wgt.reshape(size, size), size)
         if self.opt.size != size:
             image = cv2.resize(image.astype(np.float32), (self.opt.size, self.opt.size),

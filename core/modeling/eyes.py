@@ -57,4 +57,4 @@ def iris_colour(model, albedo: np.ndarray, seen: np.ndarray) -> np.ndarray | Non
     use = (r >= r0) & (r <= r1) & seen[b:b + n, a:a + n]
     if use.sum() < MIN_TEXELS:
         return None
-    return np.median(albedo[b:b + n, a:a + n][use], axis=0).astype(np.float32)
+    return np.clip(np.median(albedo[b:b + n, a:a + n][use], axis=0), 0.0, 1.0).astype(np.float32)

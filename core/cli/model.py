@@ -67,9 +67,10 @@ def run(args) -> int:
     for w in person.metadata.get("warnings", []):
         print(f"likeness: warning: {w}", file=sys.stderr)
     fitted = person.metadata.get("fitted_shapes", [])
+    eyes = "not seen" if person.eye_colour is None else "RGB " + " ".join(f"{c:.2f}" for c in person.eye_colour)
     print(f"{out}: {len(fitted)} personalized shapes, albedo {person.albedo.shape[0]} px, dynamic albedo for "
-          f"{len(person.dynamic_albedo_names)} shapes ({', '.join(person.dynamic_albedo_names) or 'none'}); "
-          f"{person.metadata.get('timing', {}).get('total_s', 0):.1f} s")
+          f"{len(person.dynamic_albedo_names)} shapes ({', '.join(person.dynamic_albedo_names) or 'none'}), "
+          f"eye colour {eyes}; {person.metadata.get('timing', {}).get('total_s', 0):.1f} s")
     if args.retrack:
         capture.metadata["personal_model"] = {"id": person.id, "path": str(out)}
         cap_out = capture.save(Path(str(out.with_suffix("")) + ".capture.npz"))

@@ -110,6 +110,7 @@ def test_cli_writes_model_and_reports_bad_input(small_clip, make_capture, tmp_pa
                         "--keyframes", "4", "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert out.exists() and out.with_suffix(".json").exists() and "personalized shapes" in r.stdout
+    assert "eye colour RGB" in r.stdout  # the small clip shows its eyes
     r = subprocess.run([sys.executable, "-m", "core", "model", str(video), str(tmp_path / "nope.npz"), "-o",
                         str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "no such capture" in r.stderr and "Traceback" not in r.stderr

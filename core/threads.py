@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_info
 
 
 @contextmanager
@@ -21,12 +22,19 @@ def one_blas_thread() -> Iterator[None]:
     fits two fields of view at once, one BLAS thread each (s32's stage 0.11-0.14 -> 0.09-0.10 s, median of
     six runs each, three pairs of runs). The limit is process-wide (threadpoolctl) and restored on the way out.
     """
-    # threadpoolctl limits the BLAS libraries loaded when it is entered; numba's np.linalg goes through scipy's
-    # own OpenBLAS, which the first kernel using it loads: loaded here first so that the limit reaches it too.
+    with _blas().limit(limits=1, user_api="blas"):
+        yield
+
+
+@lru_cache(maxsize=1)
+def _blas() -> ThreadpoolController:
+    """The process's BLAS libraries, found once: threadpool_limits looks them up on every entry (1.5 ms, a
+    few entries per capture). numba's np.linalg goes through scipy's own OpenBLAS, which the first kernel using
+    it loads: loaded here first so that the limit reaches it too. (Only the FAN backend's torch loads a BLAS
+    later, and nothing of it runs inside the limit.)"""
     import scipy.linalg.cython_lapack  # noqa: F401
 
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+    return ThreadpoolController()
 
 
 def blas_threads() -> int:

@@ -152,12 +152,13 @@ class FaceModel:
         self,
         identity: np.ndarray | None = None,
         expression: np.ndarray | None = None,
-        index: np.ndarray | None = None,
+        index: np.ndarray | slice | None = None,
     ) -> np.ndarray:
         """Posed-in-model-space vertices.
 
         identity: (100,) or None; expression: (53,) or (frames, 53) or None;
-        index: optional vertex subset. Returns (V, 3) or (frames, V, 3).
+        index: optional vertex subset (a slice reads the bases in place, indices copy them).
+        Returns (V, 3) or (frames, V, 3).
         """
         sel = slice(None) if index is None else index
         base = self.neutral[sel]

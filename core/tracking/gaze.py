@@ -46,7 +46,7 @@ def eye_model(face_model: FaceModel, identity: np.ndarray | None = None,
     """
     centers, rest, radii = [], [], []
     for e, side in enumerate(("left", "right")):
-        v = face_model.vertices(identity, index=face_model.submesh(f"eyeball_{side}")).astype(np.float64)
+        v = face_model.vertices(identity, index=slice(*face_model.submeshes[f"eyeball_{side}"])).astype(np.float64)
         c, _ = _sphere_fit(v)
         front = v[v[:, 2] >= np.percentile(v[:, 2], 97)].mean(0) if iris_points is None else iris_points[e]
         centers.append(c)

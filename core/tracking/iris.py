@@ -44,15 +44,15 @@ def eyeball_geometry(model: FaceModel, identity: np.ndarray) -> tuple[np.ndarray
 
     The axis points at the centre of the eye's texture cell, where the ICT eyeball texture puts the pupil.
     """
-    v = model.identity_shape(identity).astype(np.float64)
     uv_corners = texture_coords(model)
     x0, y0, size = CELLS[("eye", 0)]
     centres, radii, axes = [], [], []
     for side in ("left", "right"):
         a, b = model.submeshes["eyeball_" + side]
-        c, r = _sphere_fit(v[a:b])
+        v = model.vertices(identity, index=slice(a, b)).astype(np.float64)  # the eyeball's alone: (b - a, 3)
+        c, r = _sphere_fit(v)
         on_eye = ((model.triangles >= a) & (model.triangles < b)).all(1)
-        vid = model.triangles[on_eye].ravel()
+        vid = model.triangles[on_eye].ravel() - a
         uv = uv_corners[on_eye].reshape(-1, 2)
         off_centre = np.hypot((uv[:, 0] - x0) / size - 0.5, (uv[:, 1] - y0) / size - 0.5)
         d = v[vid][off_centre < 0.01] - c

@@ -217,9 +217,8 @@ class PhotometricRefiner:
         # Normals move with the expression (a raised brow turns the forehead skin): per-shape normal deltas
         # (S, 3, E) make the shading follow in the Jacobian.
         self.n0 = vertex_normals(self.base, self.tris)
-        self.dn_t = np.empty(self.exp_t.shape, np.float32)
-        for e in range(self.n_exp):  # into the one table: a stack of 53 results took 12-100 ms of fresh pages
-            self.dn_t[:, :, e] = vertex_normals(self.base + self.exp_t[:, :, e], self.tris) - self.n0
+        self.dn_t = np.empty(self.exp_t.shape, np.float32)  # one table: a stack of 53 took 12-100 ms of fresh pages
+        _kernels.get("normal_deltas")(self.base, self.exp_t, self.tris, self.n0, self.dn_t)
         self.albedo = np.zeros((len(self.ids), 3))
         self.known = np.zeros(len(self.ids), bool)
         self._rot = np.empty((3, 3))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.render.sh import SH_C1, SH_C2, SH_C3, SH_C4, sh_basis
+from core.render.sh import SH_C1, SH_C2, SH_C3, SH_C4, sh_basis, vertex_normals
 from core.tracking import _kernels
 from core.tracking.photometric import (
     HUBER,
@@ -259,3 +259,24 @@ def test_border_rings_of_a_grid_are_its_outer_squares():
     holed = tris[~np.isin(np.arange(len(tris)), [3 * (side - 1) + 3, 3 * (side - 1) + 3 + (side - 1) ** 2])]
     near = _near_borders(holed, side * side, 0)
     assert near[idx[3, 3]] and near[idx[4, 4]] and not near[idx[2, 2]]
+
+
+def test_normal_deltas_are_each_shapes_normals_less_the_neutrals():
+    """The refiner's per-shape normal table, one compiled pass, equals vertex_normals shape by shape to the bit."""
+    rng = np.random.default_rng(3)
+    n = 7
+    x, y = np.meshgrid(np.arange(n, dtype=float), np.arange(n, dtype=float))
+    base = np.stack([x.ravel(), y.ravel(), 0.3 * np.sin(x.ravel()) * np.cos(y.ravel())], 1) * 0.01
+    ids = np.arange(n * n).reshape(n, n)
+    quads = np.stack([ids[:-1, :-1], ids[:-1, 1:], ids[1:, 1:], ids[1:, :-1]], -1).reshape(-1, 4)
+    tris = np.ascontiguousarray(np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]]), np.int64)
+    exp_t = (rng.normal(size=(n * n, 3, 5)) * 0.002).astype(np.float32)
+    exp_t[:, :, 4] = 0.0  # a shape that moves nothing: no change of normal
+    n0 = vertex_normals(base, tris)
+    out = np.full(exp_t.shape, np.nan, np.float32)
+    _kernels.get("normal_deltas")(base, exp_t, tris, n0, out)
+    for e in range(exp_t.shape[2]):
+        expected = (vertex_normals(base + exp_t[:, :, e], tris) - n0).astype(np.float32)
+        np.testing.assert_array_equal(out[:, :, e], expected)
+    assert np.abs(out[:, :, :4]).max() > 0.01
+    assert not out[:, :, 4].any()

@@ -592,6 +592,7 @@ def _spread_corrections(fits, chosen: np.ndarray, weights: np.ndarray, rot: np.n
 def warm_up(model: FaceModel) -> None:
     """Load what the refinement's first frame would wait for (the model's expression arrays from disk, the
     compiled kernels: ~0.7 s once per process), so that a capture can do it during its landmark pass."""
+    from .iris import eyeball_geometry
     from .linear import LandmarkModel
 
     lm = LandmarkModel.from_vertices(model, np.arange(8))
@@ -603,3 +604,5 @@ def warm_up(model: FaceModel) -> None:
     refiner.refine(frame, solver.project(st), st, None, np.zeros(model.n_expressions, bool), iterations=1)
     _kernels.get("disc_misfit")(np.array([[0.0, 0.0, 1.0]]), np.zeros(1), np.array([[0.0, 0.0, 1.0]]), 0.9, 0.01,
                                 np.zeros(1))  # the iris search's
+    # The eyeballs' axes read the atlas's corner coordinates (cached per model): 27 ms the first time.
+    eyeball_geometry(model, np.zeros(model.identity.shape[0], np.float32))

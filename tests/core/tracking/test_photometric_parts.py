@@ -280,3 +280,16 @@ def test_normal_deltas_are_each_shapes_normals_less_the_neutrals():
         np.testing.assert_array_equal(out[:, :, e], expected)
     assert np.abs(out[:, :, :4]).max() > 0.01
     assert not out[:, :, 4].any()
+
+
+def test_the_refinements_warm_up_reads_the_eyes_atlas_table(face_model):
+    # The iris locator's eyeball axes read the atlas's corner coordinates (27 ms the first time in a process):
+    # the capture's warm-up thread does it during the landmark pass, so the fit finds them cached.
+    from core.render.atlas import texture_coords
+    from core.tracking.photometric import warm_up
+
+    texture_coords.cache_clear()
+    warm_up(face_model)
+    assert texture_coords.cache_info().currsize == 1
+    assert texture_coords(face_model) is texture_coords(face_model)  # what the locator reads: no new table
+    assert texture_coords.cache_info().misses == 1

@@ -156,6 +156,29 @@ def busy() -> bool:
     return ACTIVE is not None and not ACTIVE.done
 
 
+_WARMING: threading.Thread | None = None  # the session's one warm-up (see warm_up_once)
+
+
+def warm_up_once(context=None) -> threading.Thread | None:
+    """The first time the panel shows with the face model set up: the fit's compiled kernels load on a thread
+    (core.pipeline.warm_up_capture, ~0.8 s of CPU once a session), while the animator picks a video. Loaded
+    during a capture instead, they slowed its landmark pass by about as much on two cores. Returns the thread
+    it started, None where it had started one already."""
+    global _WARMING
+    if _WARMING is not None:
+        return None
+    folder = cache_dir(context)  # read here: the thread touches no bpy
+
+    def load() -> None:
+        from ..core.pipeline import warm_up_capture
+
+        warm_up_capture(photometric=True, cache_dir=folder)
+
+    _WARMING = threading.Thread(target=load, name="likeness-warm-up", daemon=True)
+    _WARMING.start()
+    return _WARMING
+
+
 def format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "estimating..."

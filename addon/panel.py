@@ -26,6 +26,8 @@ class VIEW3D_PT_likeness(bpy.types.Panel):
             box.label(text="The face model is not set up yet", icon="ERROR")
             box.label(text=f"Cache: {jobs.cache_dir(context)}")
             box.operator("likeness.setup_face_model", text="Set up Face Model...", icon="IMPORT")
+        else:
+            jobs.warm_up_once(context)
 
         layout.prop(settings, "video_path")
         col = layout.column(align=True)

@@ -184,9 +184,11 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
         with FrameFile((n_points, 2), np.float32) as points, \
                 FrameFile((n_points, 3), np.uint8) if want_light else contextlib.nullcontext() as colours, \
                 CropKeeper(options.photometric_stride) if options.photometric else contextlib.nullcontext() as keeper:
-            # The fit's compiled kernels load (numba: ~0.7 s the first time in a process; more with the
-            # photometric refinement's) while the detector runs. Not while it is set up: both hold the GIL.
-            warming = threading.Thread(target=_warm_up, args=(options.photometric,), name="likeness-warm-up",
+            # The fit's compiled kernels load (numba: ~0.8 s of CPU the first time in a process, with the
+            # photometric refinement's) while the detector runs. Not while it is set up: both hold the GIL. On 2
+            # cores this hides nothing (the landmark pass slows by about as much, session 20): an application
+            # that stays open calls warm_up_capture before its first capture instead (the Blender panel does).
+            warming = threading.Thread(target=warm_up_capture, args=(options.photometric,), name="likeness-warm-up",
                                        daemon=True)
             warming.start()
             return _capture(reader, options, job, source, backend, timing, points, colours, keeper, warming,
@@ -195,13 +197,17 @@ def capture_frames(reader, options: CaptureOptions | None = None, job: Job | Non
         raise CaptureError(f"{e} (in {tempfile.gettempdir()}: is the disk full?)") from e
 
 
-def _warm_up(photometric: bool) -> None:
+def warm_up_capture(photometric: bool = True, cache_dir: Path | None = None) -> None:
+    """Load what a capture's fit would otherwise load on its way (the compiled kernels: numba's imports and cache
+    reads; with photometric, the refinement's and the face model's tables from cache_dir, default: the usual
+    cache). Once per process; later calls cost milliseconds. Never raises: it is only a head start, and the fit
+    loads whatever this could not."""
     try:
         warm_up()
         if photometric:
             from .tracking.photometric import warm_up as warm_up_photometric
 
-            warm_up_photometric(load_face_model())
+            warm_up_photometric(load_face_model(cache_dir))
     except Exception:  # noqa: BLE001 - only a head start: the fit loads the kernels itself if this failed
         pass
 

@@ -183,6 +183,24 @@ def test_panel_options_reach_the_request(addon):
     assert jobs.request_from_settings(settings).personal_shapes is True
 
 
+def test_the_panel_loads_the_fit_once_before_the_first_capture(addon, model, monkeypatch):
+    """Shown with the face model set up, the panel has the fit's kernels and tables loaded on a thread (once a
+    session), from the add-on's cache folder, so that the first capture does not load them during its own pass."""
+    from likeness.addon import jobs
+    from likeness.core.facemodel import cache as model_cache
+    from likeness.core.render.atlas import texture_coords
+
+    monkeypatch.setattr(jobs, "_WARMING", None)
+    texture_coords.cache_clear()  # the photometric refinement's warm-up fills it
+    thread = jobs.warm_up_once(bpy.context)
+    assert thread is not None and thread.name == "likeness-warm-up"
+    thread.join(120)
+    assert not thread.is_alive()
+    assert texture_coords.cache_info().currsize == 1
+    assert model_cache.current_cache_folder(jobs.cache_dir()) in model_cache._LOADED
+    assert jobs.warm_up_once(bpy.context) is None  # once a session
+
+
 def test_a_cache_without_the_correspondence_is_not_ready(addon, cache_without_correspondence, monkeypatch):
     """A face model converted by an older set-up (no MediaPipe correspondence) would stop every capture: the
     panel says to set up, and the capture operator refuses up front."""

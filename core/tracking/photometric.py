@@ -591,7 +591,7 @@ def _spread_corrections(fits, chosen: np.ndarray, weights: np.ndarray, rot: np.n
 
 def warm_up(model: FaceModel) -> None:
     """Load what the refinement's first frame would wait for (the model's expression arrays from disk, the
-    compiled kernels: ~0.7 s once per process), so that a capture can do it during its landmark pass."""
+    compiled kernels, the eyes' atlas table), once per process: core.pipeline.warm_up_capture calls it."""
     from .iris import eyeball_geometry
     from .linear import LandmarkModel
 
